@@ -1,0 +1,204 @@
+//! Command-line front ends shared by `composed` and `composectl`: the arguments that name a
+//! project, and the `check` and `config` commands (the loader, no engine needed).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+
+use crate::load::{self, Loaded};
+
+/// Which project: files, directory, name, profiles (as docker compose takes them).
+#[derive(Debug, Clone, Args)]
+pub struct ProjectArgs {
+    /// Compose file(s), merged in order [default: compose.yaml and compose.override.yaml in DIR]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Project name [default: `name:` in the file, else the directory name]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Enable services of this profile (repeatable; adds to COMPOSE_PROFILES)
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    /// Project directory [default: the first file's directory, else the current directory]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl ProjectArgs {
+    pub fn options(&self) -> load::Options {
+        load::Options {
+            files: self.files.clone(),
+            project_dir: self.dir.clone(),
+            project_name: self.project_name.clone(),
+            profiles: self.profiles.clone(),
+            environment: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+/// Loads the project, printing every diagnostic to stderr. `None` when it has errors.
+pub fn load_reporting(args: &ProjectArgs) -> Option<Loaded> {
+    match load::load(&args.options()) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            Some(loaded)
+        }
+        Err(failed) => {
+            for d in &failed.diagnostics {
+                eprintln!("{d}");
+            }
+            let n = failed.errors().count();
+            eprintln!("{n} error{} found; nothing was changed", if n == 1 { "" } else { "s" });
+            None
+        }
+    }
+}
+
+/// `check`: validates like `nginx -t`; one summary line on success.
+pub fn check(args: &ProjectArgs) -> ExitCode {
+    let Some(loaded) = load_reporting(args) else {
+        return ExitCode::FAILURE;
+    };
+    let p = &loaded.project;
+    let warnings = loaded.warnings.len();
+    println!(
+        "{}: ok, {} service{} ({}), {} warning{}",
+        p.name,
+        p.services.len(),
+        if p.services.len() == 1 { "" } else { "s" },
+        p.services.keys().cloned().collect::<Vec<_>>().join(", "),
+        warnings,
+        if warnings == 1 { "" } else { "s" }
+    );
+    ExitCode::SUCCESS
+}
+
+/// `config`: prints the normalised project.
+pub fn config(args: &ProjectArgs, format: Format) -> ExitCode {
+    let Some(loaded) = load_reporting(args) else {
+        return ExitCode::FAILURE;
+    };
+    let value = escape_dollars(serde_json::to_value(&loaded.project).unwrap_or(Value::Null));
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()),
+        Format::Yaml => print!("{}", to_yaml(&value)),
+    }
+    ExitCode::SUCCESS
+}
+
+/// Writes `$` as `$$` in every string value, so the printed config loads back unchanged (as
+/// `docker compose config` does).
+pub fn escape_dollars(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace('$', "$$")),
+        Value::Array(a) => Value::Array(a.into_iter().map(escape_dollars).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, escape_dollars(v))).collect()),
+        other => other,
+    }
+}
+
+/// A small block-style YAML writer for the printed config.
+pub fn to_yaml(v: &Value) -> String {
+    let mut out = String::new();
+    write_yaml(v, 0, &mut out);
+    out
+}
+
+fn write_yaml(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(o) if !o.is_empty() => {
+            for (k, val) in o {
+                out.push_str(&format!("{pad}{}:", scalar(&Value::String(k.clone()))));
+                block_or_inline(val, indent, out);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for val in a {
+                out.push_str(&format!("{pad}-"));
+                match val {
+                    Value::Object(o) if !o.is_empty() => {
+                        let mut inner = String::new();
+                        write_yaml(val, indent + 2, &mut inner);
+                        out.push(' ');
+                        out.push_str(inner.trim_start());
+                    }
+                    _ => block_or_inline(val, indent, out),
+                }
+            }
+        }
+        other => out.push_str(&format!("{pad}{}\n", scalar(other))),
+    }
+}
+
+fn block_or_inline(val: &Value, indent: usize, out: &mut String) {
+    match val {
+        Value::Object(o) if !o.is_empty() => {
+            out.push('\n');
+            write_yaml(val, indent + 2, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            write_yaml(val, indent + 2, out);
+        }
+        other => out.push_str(&format!(" {}\n", scalar(other))),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let plain = !s.is_empty()
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./@".contains(c))
+                && !matches!(
+                    s.as_str(),
+                    "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
+                )
+                && s.parse::<f64>().is_err()
+                && !s.starts_with(['-', '.']);
+            if plain {
+                s.clone()
+            } else {
+                serde_json::to_string(s).unwrap_or_default()
+            }
+        }
+        Value::Array(_) => "[]".to_string(),
+        Value::Object(_) => "{}".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_output_reads_back() {
+        let v = serde_json::json!({"name": "p", "services": {"s": {"command": ["a b", "1"], "environment": {"A": null, "B": "x: y"}, "ports": [{"target": 80}]}}, "e": {}, "l": []});
+        let text = to_yaml(&v);
+        let tree = crate::yaml::parse(&text, &std::sync::Arc::from(std::path::Path::new("out.yaml"))).unwrap();
+        let s = tree.get("services").unwrap().get("s").unwrap();
+        assert_eq!(s.get("command").unwrap().as_seq().unwrap()[0].as_str(), Some("a b"));
+        assert_eq!(s.get("environment").unwrap().get("B").unwrap().as_str(), Some("x: y"));
+        assert!(s.get("environment").unwrap().get("A").unwrap().is_null());
+        assert_eq!(
+            s.get("ports").unwrap().as_seq().unwrap()[0]
+                .get("target")
+                .unwrap()
+                .as_str(),
+            Some("80")
+        );
+    }
+}

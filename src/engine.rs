@@ -1,0 +1,115 @@
+//! The only module that talks to the Docker engine (through bollard).
+//!
+//! [`Engine::connect`] finds the engine the way the docker CLI does (`DOCKER_HOST`, else the
+//! default socket), checks that it answers and that its API is recent enough, and turns the usual
+//! failures into one clear [`EngineError`] each: not running, permission denied, too old.
+
+use bollard::Docker;
+use thiserror::Error;
+
+/// The oldest Engine API composed supports (Docker 20.10).
+pub const MIN_API_VERSION: (u32, u32) = (1, 41);
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("the Docker engine at {host} is not running ({detail})")]
+    NotRunning { host: String, detail: String },
+    #[error("permission denied on the Docker socket {host}; run composed as root or as a member of the `docker` group")]
+    PermissionDenied { host: String },
+    #[error("the Docker engine at {host} speaks API {found}, older than the {}.{} composed needs; upgrade Docker to 20.10 or later", MIN_API_VERSION.0, MIN_API_VERSION.1)]
+    TooOld { host: String, found: String },
+    #[error("cannot use the Docker engine at {host}: {detail}")]
+    Other { host: String, detail: String },
+}
+
+/// A connected engine that answered a version request.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    pub host: String,
+    pub api_version: String,
+    pub server_version: String,
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST`, or the default local socket, and checks the API version.
+    pub async fn connect() -> Result<Engine, EngineError> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let docker = Docker::connect_with_defaults().map_err(|e| classify(&host, e))?;
+        let version = docker.version().await.map_err(|e| classify(&host, e))?;
+        let api_version = version.api_version.unwrap_or_default();
+        if parse_api(&api_version).is_none_or(|v| v < MIN_API_VERSION) {
+            return Err(EngineError::TooOld {
+                host,
+                found: api_version,
+            });
+        }
+        Ok(Engine {
+            docker,
+            host,
+            api_version,
+            server_version: version.version.unwrap_or_default(),
+        })
+    }
+}
+
+fn parse_api(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Turns a bollard error into the one an operator can act on, by the I/O error underneath.
+fn classify(host: &str, err: bollard::errors::Error) -> EngineError {
+    use std::io::ErrorKind;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                ErrorKind::PermissionDenied => EngineError::PermissionDenied { host: host.to_string() },
+                ErrorKind::NotFound | ErrorKind::ConnectionRefused => EngineError::NotRunning {
+                    host: host.to_string(),
+                    detail: io.to_string(),
+                },
+                _ => EngineError::Other {
+                    host: host.to_string(),
+                    detail: io.to_string(),
+                },
+            };
+        }
+        source = e.source();
+    }
+    match err {
+        bollard::errors::Error::SocketNotFoundError(path) => EngineError::NotRunning {
+            host: host.to_string(),
+            detail: format!("no socket at {path}"),
+        },
+        other => EngineError::Other {
+            host: host.to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions() {
+        assert_eq!(parse_api("1.45"), Some((1, 45)));
+        assert!(parse_api("1.40").unwrap() < MIN_API_VERSION);
+        assert_eq!(parse_api("x"), None);
+    }
+
+    #[tokio::test]
+    async fn missing_socket_is_not_running() {
+        // A socket path that cannot exist: the error must say "not running", not a raw I/O error.
+        let host = "unix:///nonexistent/composed-test.sock";
+        let docker = Docker::connect_with_unix(host, 5, bollard::API_DEFAULT_VERSION);
+        let err = match docker {
+            Err(e) => classify(host, e),
+            Ok(d) => classify(host, d.version().await.unwrap_err()),
+        };
+        assert!(matches!(err, EngineError::NotRunning { .. }), "{err}");
+    }
+}

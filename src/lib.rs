@@ -1,0 +1,13 @@
+//! composed runs Docker Compose projects as first-class systemd services.
+//!
+//! This library holds everything the two binaries share. See ARCHITECTURE.md for the map:
+//! [`yaml`] reads located YAML, [`load`] turns compose files into a validated [`model::Project`],
+//! [`diag`] is how every problem with an input is reported, [`engine`] is the only place that
+//! talks to Docker, and [`cli`] holds the command-line front ends.
+
+pub mod cli;
+pub mod diag;
+pub mod engine;
+pub mod load;
+pub mod model;
+pub mod yaml;
