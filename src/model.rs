@@ -462,7 +462,10 @@ pub struct Device {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileMount {
     pub source: String,
-    pub target: String,
+    /// Where it appears in the container: absolute, or relative to `/run/secrets/` for secrets
+    /// (kept as written, as compose does). `None` for a config means `/<source>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

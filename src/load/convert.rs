@@ -232,6 +232,16 @@ impl ServiceConversion<'_, '_> {
         let mem_reservation = self.size(mem_reservation, "mem_reservation");
         self.check_conflicts(&deploy, mem_limit, mem_reservation, cpus.as_ref(), scale.as_ref());
         let network_mode = self.network_mode(network_mode, networks.is_some());
+        let mut depends_on = depends_on.map(|d| self.depends_on(d)).unwrap_or_default();
+        if let Some(target) = network_mode.as_deref().and_then(|m| m.strip_prefix("service:")) {
+            // The container joins the other's network namespace: it must start after it and be
+            // recreated with it, as compose does.
+            depends_on.entry(target.to_string()).or_insert(Dependency {
+                condition: Condition::ServiceStarted,
+                restart: true,
+                required: true,
+            });
+        }
         let networks = self.service_networks(networks, network_mode.is_some());
         let restart = restart.and_then(|r| self.restart(r));
         let container_name = container_name.map(|c| c.value);
@@ -246,7 +256,7 @@ impl ServiceConversion<'_, '_> {
             ports: ports.map(|p| self.ports(p)).unwrap_or_default(),
             expose: expose.map(|e| self.expose(e)).unwrap_or_default(),
             volumes: volumes.map(|v| self.mounts(v)).unwrap_or_default(),
-            depends_on: depends_on.map(|d| self.depends_on(d)).unwrap_or_default(),
+            depends_on,
             healthcheck: healthcheck.and_then(|h| self.healthcheck(h)),
             restart,
             deploy,
@@ -718,7 +728,7 @@ impl ServiceConversion<'_, '_> {
         } = h;
         let disable = disable.unwrap_or(false);
         let test = match test {
-            _ if disable => vec!["NONE".to_string()],
+            _ if disable => Vec::new(),
             None => Vec::new(),
             Some(t) => match t.value {
                 StrOrList::One(s) => vec!["CMD-SHELL".to_string(), s],
@@ -734,9 +744,7 @@ impl ServiceConversion<'_, '_> {
                 }
             },
         };
-        if test.is_empty() && !disable {
-            let _ = loc;
-        }
+        let _ = loc;
         Some(Healthcheck {
             test,
             timeout: self.duration(timeout, "healthcheck.timeout"),
@@ -744,7 +752,7 @@ impl ServiceConversion<'_, '_> {
             retries,
             start_period: self.duration(start_period, "healthcheck.start_period"),
             start_interval: self.duration(start_interval, "healthcheck.start_interval"),
-            disable: false,
+            disable,
         })
     }
 
@@ -1072,10 +1080,12 @@ impl ServiceConversion<'_, '_> {
                     (source.value, source.loc, l.target, l.uid, l.gid, mode)
                 }
             };
+            // Like compose, a relative target is kept as written (the engine mapping puts it
+            // under /run/secrets/); an absent secret target defaults to /run/secrets/<name>.
             let target = match target {
-                Some(t) if t.starts_with('/') => t,
-                Some(t) => format!("{prefix}{t}"),
-                None => format!("{prefix}{source}"),
+                Some(t) => Some(t),
+                None if kind == "secret" => Some(format!("{prefix}{source}")),
+                None => None,
             };
             self.refs
                 .secrets
@@ -1116,11 +1126,15 @@ fn strings(list: ListOrMap) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `host=ip` entries, sorted by host as compose prints them.
 fn host_entries(list: ListOrMap) -> Vec<String> {
-    list.0
+    let mut out: Vec<String> = list
+        .0
         .into_iter()
         .map(|k| format!("{}={}", k.key, k.value.unwrap_or_default()))
-        .collect()
+        .collect();
+    out.sort();
+    out
 }
 
 /// Splits a command string into words the way a POSIX shell would (quotes and backslashes; no

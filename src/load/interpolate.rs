@@ -176,6 +176,8 @@ pub fn interpolate_tree(node: &mut Node, vars: &dyn Vars, diags: &mut Diagnostic
                         warn_unset(&node.loc, &name, diags);
                     }
                     s.text = done.value;
+                    // An interpolated value is a string, even when it came out empty ("" is not null).
+                    s.plain = false;
                 }
                 Err(e) => report(&node.loc, &s.text, e, diags),
             }

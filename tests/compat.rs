@@ -1,0 +1,174 @@
+//! Side by side with Docker Compose v2: for the seeds and every case under `tests/compat/`, the
+//! project `composed config` prints agrees with `docker-compose config` on every field both print.
+//!
+//! A field only Docker Compose prints must be an empty placeholder (`null`, `{}`, `[]`); anything
+//! else means composed dropped something compose understood, and fails the test.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+#[derive(Default)]
+struct Comparison {
+    compared: usize,
+    differences: Vec<String>,
+    only_composed: Vec<String>,
+}
+
+fn compare(compose: &Value, ours: &Value, path: &str, out: &mut Comparison) {
+    match (compose, ours) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                let p = format!("{path}.{k}");
+                match b.get(k) {
+                    Some(vb) => compare(va, vb, &p, out),
+                    None if is_empty(va) => {}
+                    None => out.differences.push(format!("{p}: only docker compose has {va}")),
+                }
+            }
+            for k in b.keys().filter(|k| !a.contains_key(*k)) {
+                out.only_composed.push(format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
+                compare(va, vb, &format!("{path}[{i}]"), out);
+            }
+        }
+        (a, b) if numbers_equal(a, b) || a == b => out.compared += 1,
+        (a, b) => out
+            .differences
+            .push(format!("{path}: docker compose {a} vs composed {b}")),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(o) => o.values().all(is_empty),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn numbers_equal(a: &Value, b: &Value) -> bool {
+    matches!((a.as_f64(), b.as_f64()), (Some(x), Some(y)) if x == y)
+}
+
+/// Runs both tools on one case: `args` are the -f flags, `env` extra process variables.
+fn run_case(compose_cmd: &[String], dir: &Path, args: &[String], env: &BTreeMap<String, String>) -> Comparison {
+    let base_env = |cmd: &mut Command| {
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", "/home/ops")
+            .envs(env)
+            .current_dir(dir);
+    };
+    let mut theirs = Command::new(&compose_cmd[0]);
+    theirs
+        .args(&compose_cmd[1..])
+        .args(args)
+        .args(["config", "--format", "json"]);
+    base_env(&mut theirs);
+    let theirs = theirs.output().expect("run docker compose");
+    assert!(
+        theirs.status.success(),
+        "docker compose refused {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    let mut ours = Command::new(support::composed_bin());
+    ours.arg("config").args(args).args(["--format", "json"]);
+    base_env(&mut ours);
+    let ours = ours.output().expect("run composed");
+    assert!(
+        ours.status.success(),
+        "composed refused {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let theirs: Value = serde_json::from_slice(&theirs.stdout).expect("compose json");
+    let ours: Value = serde_json::from_slice(&ours.stdout).expect("composed json");
+    let mut out = Comparison::default();
+    compare(&theirs, &ours, "", &mut out);
+    out
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+fn cases() -> Vec<(PathBuf, Vec<String>)> {
+    let mut cases = Vec::new();
+    let seeds = support::repo().join("../shared/seeds");
+    for seed in ["postgres", "yelb", "webapp"] {
+        cases.push((seeds.clone(), vec!["-f".to_string(), format!("{seed}.compose.yml")]));
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(support::repo().join("tests/compat"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let args = lines(&dir.join("args"));
+        cases.push((dir, args));
+    }
+    cases
+}
+
+#[test]
+fn normalised_project_agrees_with_docker_compose() {
+    let compose = support::docker_compose();
+    if !support::require("compose", compose.is_some()) {
+        return;
+    }
+    let compose = compose.unwrap();
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for (dir, args) in cases() {
+        let env: BTreeMap<String, String> = lines(&dir.join("harness-env"))
+            .iter()
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let name = format!("{} {}", dir.file_name().unwrap().to_string_lossy(), args.join(" "));
+        let c = run_case(&compose, &dir, &args, &env);
+        eprintln!(
+            "{name}: {} fields agree, {} differ; composed only: {:?}",
+            c.compared,
+            c.differences.len(),
+            c.only_composed
+        );
+        assert!(
+            c.compared >= 3,
+            "{name}: too few fields compared ({}), the comparison is not looking",
+            c.compared
+        );
+        total += c.compared;
+        failures.extend(c.differences.into_iter().map(|d| format!("{name}: {d}")));
+    }
+    assert!(
+        failures.is_empty(),
+        "composed and docker compose disagree:\n{}",
+        failures.join("\n")
+    );
+    eprintln!("{total} fields compared");
+}
+
+#[test]
+fn comparison_detects_a_difference() {
+    // The comparison itself must be able to fail.
+    let mut c = Comparison::default();
+    compare(
+        &serde_json::json!({"a": {"b": 1, "c": [1]}}),
+        &serde_json::json!({"a": {"b": 2}}),
+        "",
+        &mut c,
+    );
+    assert_eq!(c.differences.len(), 2, "{:?}", c.differences);
+}
