@@ -164,8 +164,11 @@ pub fn parse(text: &str, file: &Arc<Path>) -> Result<Node, Diagnostic> {
         let (event, span) = event.map_err(|e| {
             let m = e.marker();
             let loc = Loc::new(file.clone(), m.line() as u32, m.col() as u32 + 1);
-            Diagnostic::error(Some(loc), format!("invalid YAML: {}", e.info()))
-                .with_help("check the indentation and quoting on this line and the one before it")
+            Diagnostic::error(Some(loc), format!("invalid YAML: {}", e.info())).with_help(syntax_help(
+                e.info(),
+                text,
+                m.line(),
+            ))
         })?;
         match event {
             Event::DocumentStart(_) => {
@@ -185,6 +188,21 @@ pub fn parse(text: &str, file: &Arc<Path>) -> Result<Node, Diagnostic> {
     Ok(builder
         .root
         .unwrap_or_else(|| Node::map(Vec::new(), Loc::new(file.clone(), 1, 1))))
+}
+
+/// What to do about a YAML syntax error, from the parser's message and the offending line.
+fn syntax_help(info: &str, text: &str, line: usize) -> String {
+    let line_text = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    if line_text.starts_with('\t') || info.contains("tab") {
+        "YAML does not allow tabs for indentation; indent with spaces".to_string()
+    } else if info.contains("mapping values are not allowed") {
+        "a value contains `: `; put the value in quotes, e.g. `command: \"echo a: b\"`".to_string()
+    } else if info.contains("did not find expected key") || info.contains("did not find expected '-'") {
+        "this line's indentation does not match the lines above it; keys of one mapping line up at the same column"
+            .to_string()
+    } else {
+        "check the indentation and quoting on this line and the one before it".to_string()
+    }
 }
 
 enum Open {

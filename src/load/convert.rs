@@ -244,6 +244,23 @@ impl ServiceConversion<'_, '_> {
         }
         let networks = self.service_networks(networks, network_mode.is_some());
         let restart = restart.and_then(|r| self.restart(r));
+        let replicas = deploy
+            .as_ref()
+            .and_then(|d| d.replicas)
+            .or(scale.as_ref().map(|s| s.value))
+            .unwrap_or(1);
+        if let Some(c) = &container_name
+            && replicas > 1
+        {
+            self.error(
+                &c.loc,
+                format!(
+                    "service `{}` sets `container_name` but runs {replicas} replicas; container names are unique",
+                    self.name
+                ),
+                "remove `container_name`, or run one replica",
+            );
+        }
         let container_name = container_name.map(|c| c.value);
         Service {
             name: self.name.to_string(),
