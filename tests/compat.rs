@@ -172,3 +172,42 @@ fn comparison_detects_a_difference() {
     );
     assert_eq!(c.differences.len(), 2, "{:?}", c.differences);
 }
+
+#[test]
+fn printed_config_loads_back_to_the_same_project() {
+    for (dir, args) in cases() {
+        let env: BTreeMap<String, String> = lines(&dir.join("harness-env"))
+            .iter()
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let run = |extra: &[&str], cwd: &Path, args: &[String]| {
+            let out = Command::new(support::composed_bin())
+                .arg("config")
+                .args(args)
+                .args(extra)
+                .env_clear()
+                .env("HOME", "/home/ops")
+                .envs(&env)
+                .current_dir(cwd)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let json: Value = serde_json::from_str(&run(&["--format", "json"], &dir, &args)).unwrap();
+        let yaml = run(&["--format", "yaml"], &dir, &args);
+        let printed = support::project_dir(&[("compose.yaml", &yaml)]);
+        let again: Value = serde_json::from_str(&run(&["--format", "json"], &printed, &[])).unwrap();
+        assert_eq!(
+            json,
+            again,
+            "{}: the printed YAML does not load back the same:\n{yaml}",
+            dir.display()
+        );
+    }
+}

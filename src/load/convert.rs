@@ -653,7 +653,7 @@ impl ServiceConversion<'_, '_> {
         let tmpfs = match tmpfs {
             Some(t) => {
                 let mode = t.mode.as_ref().and_then(|m| {
-                    let parsed = u32::from_str_radix(m.value.trim_start_matches("0o"), 8).ok();
+                    let parsed = parse_mode(&m.value);
                     if parsed.is_none() {
                         self.error(
                             &m.loc,
@@ -1042,14 +1042,29 @@ impl ServiceConversion<'_, '_> {
         out
     }
 
-    fn devices(&mut self, raw: Vec<Spanned<String>>) -> Vec<Device> {
+    fn devices(&mut self, raw: Vec<RawDevice>) -> Vec<Device> {
         let mut out = Vec::new();
         for d in raw {
-            let parts: Vec<&str> = d.value.split(':').collect();
+            let (text, loc) = match d {
+                RawDevice::Short(s) => (s.value, s.loc),
+                RawDevice::Long(l) => match l.source {
+                    Some(src) => {
+                        let target = l.target.unwrap_or_else(|| src.value.clone());
+                        let perms = l.permissions.unwrap_or_else(|| "rwm".to_string());
+                        (format!("{}:{target}:{perms}", src.value), src.loc)
+                    }
+                    None => {
+                        let loc = l.loc.unwrap_or_else(|| self.loc.clone());
+                        self.error(&loc, "device has no `source`", "add `source: /dev/...`");
+                        continue;
+                    }
+                },
+            };
+            let parts: Vec<&str> = text.split(':').collect();
             let device = match parts.as_slice() {
                 [s] => Some((*s, *s, "rwm")),
                 [s, t] => Some((*s, *t, "rwm")),
-                [s, t, p] if p.chars().all(|c| "rwm".contains(c)) => Some((*s, *t, *p)),
+                [s, t, p] if !p.is_empty() && p.chars().all(|c| "rwm".contains(c)) => Some((*s, *t, *p)),
                 _ => None,
             };
             match device {
@@ -1059,8 +1074,8 @@ impl ServiceConversion<'_, '_> {
                     permissions: p.to_string(),
                 }),
                 _ => self.error(
-                    &d.loc,
-                    format!("invalid device {:?}", d.value),
+                    &loc,
+                    format!("invalid device {text:?}"),
                     "write `/dev/host:/dev/container[:rwm]`",
                 ),
             }
@@ -1084,7 +1099,7 @@ impl ServiceConversion<'_, '_> {
                         continue;
                     };
                     let mode = l.mode.and_then(|m| {
-                        let parsed = u32::from_str_radix(m.value.trim_start_matches("0o"), 8).ok();
+                        let parsed = parse_mode(&m.value);
                         if parsed.is_none() {
                             self.error(
                                 &m.loc,
@@ -1134,6 +1149,18 @@ impl ServiceConversion<'_, '_> {
             }
         }
     }
+}
+
+/// A file mode as YAML writes integers: `0440` and `0o440` are octal, `288` is decimal.
+fn parse_mode(text: &str) -> Option<u32> {
+    let t = text.trim();
+    if let Some(oct) = t.strip_prefix("0o") {
+        return u32::from_str_radix(oct, 8).ok();
+    }
+    if t.len() > 1 && t.starts_with('0') {
+        return u32::from_str_radix(&t[1..], 8).ok();
+    }
+    t.parse().ok()
 }
 
 fn strings(list: ListOrMap) -> BTreeMap<String, String> {
@@ -1633,6 +1660,15 @@ fn top_files(
 #[cfg(test)]
 mod tests {
     use super::shell_words;
+
+    #[test]
+    fn modes() {
+        assert_eq!(super::parse_mode("0440"), Some(0o440));
+        assert_eq!(super::parse_mode("0o1777"), Some(0o1777));
+        assert_eq!(super::parse_mode("288"), Some(288));
+        assert_eq!(super::parse_mode("0"), Some(0));
+        assert_eq!(super::parse_mode("089"), None);
+    }
 
     #[test]
     fn shell_words_like_compose() {

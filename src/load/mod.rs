@@ -462,6 +462,14 @@ impl Loader {
             Some((path, loc)) => {
                 let dir = ext.loc.file.parent().unwrap_or(Path::new("/")).to_path_buf();
                 let full = mounts::clean(&dir.join(path));
+                if !full.is_file() {
+                    self.diags.error_help(
+                        Some(loc),
+                        format!("`extends` names file {}, which does not exist", full.display()),
+                        "fix the path; it is relative to this file",
+                    );
+                    return service;
+                }
                 match self.read_tree(&full) {
                     Some(mut other) => {
                         let other_dir = full.parent().unwrap_or(Path::new("/")).to_path_buf();

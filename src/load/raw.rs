@@ -62,7 +62,7 @@ decode_struct! {
         cap_add: Vec<String> = "cap_add",
         cap_drop: Vec<String> = "cap_drop",
         privileged: bool = "privileged",
-        devices: Vec<Spanned<String>> = "devices",
+        devices: Vec<RawDevice> = "devices",
         tmpfs: StrOrList = "tmpfs",
         read_only: bool = "read_only",
         init: bool = "init",
@@ -381,6 +381,18 @@ impl Decode for RawExtraHosts {
             .collect();
         Some(RawExtraHosts(ListOrMap(fixed)))
     }
+}
+
+decode_struct! {
+    pub struct RawDeviceLong {
+        source: Spanned<String> = "source",
+        target: String = "target",
+        permissions: String = "permissions",
+    }
+}
+short_or_long! {
+    /// A `devices` entry: `/dev/host[:/dev/container[:rwm]]`, or `{source, target, permissions}`.
+    pub enum RawDevice { Short, Long(RawDeviceLong) }
 }
 
 decode_struct! {

@@ -86,3 +86,6 @@ pub fn project_dir(files: &[(&str, &str)]) -> PathBuf {
     }
     dir
 }
+
+/// The busybox image tests/setup-engine.sh builds from scratch (no registry is reachable).
+pub const TEST_IMAGE: &str = "composed-test/busybox:1";
