@@ -58,6 +58,14 @@ fn fuzz_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A fuzz directory whose `compose.override.yaml` touches every merge rule.
+fn fuzz_dir_with_override() -> PathBuf {
+    let dir = fuzz_dir("with-override");
+    let over = "services:\n  web:\n    environment: {OVR: '1'}\n    ports: ['9999:9999']\n    labels: [a=b]\n    volumes: ['./html:/ovr']\n    logging: {options: {max-size: 1m}}\n    command: ['true']\n    depends_on: [db]\n    networks: [default]\n  db:\n    environment: [X=1]\n    healthcheck: {test: [CMD, 'true']}\n    ulimits: {nofile: 1}\n";
+    std::fs::write(dir.join("compose.override.yaml"), over).unwrap();
+    dir
+}
+
 const KEYS: &[&str] = &[
     "services",
     "networks",
@@ -340,7 +348,9 @@ proptest! {
         for m in &ms {
             text = mutate(&text, m);
         }
-        check(&fuzz_dir("mutated"), &text)?;
+        // Half the cases also merge an override file, so the merge rules meet mutated input.
+        let dir = if index % 2 == 0 { fuzz_dir("mutated") } else { fuzz_dir_with_override() };
+        check(&dir, &text)?;
     }
 
     #[test]

@@ -58,9 +58,11 @@ pub fn merge(base: Node, over: Node, path: &[&str], diags: &mut Diagnostics) -> 
     if over.tag == Some(Tag::Override) {
         return untagged(over);
     }
-    match rule_for(path) {
+    let (base, over) = match rule_for(path) {
         Some(Rule::Replace) => return over,
-        Some(Rule::ByName) => return merge_maps(to_map(base), to_map(over), path, diags),
+        // Both forms become mappings; a value that is neither form falls through to the
+        // mismatch report below.
+        Some(Rule::ByName) => (to_map(base), to_map(over)),
         Some(Rule::ByTarget(prefix)) => return merge_by_target(base, over, prefix),
         Some(Rule::Logging) => {
             let driver = |n: &Node| n.get("driver").and_then(Node::as_str).map(str::to_string);
@@ -69,12 +71,13 @@ pub fn merge(base: Node, over: Node, path: &[&str], diags: &mut Diagnostics) -> 
             {
                 return over;
             }
+            (base, over)
         }
-        None => {}
-    }
+        None => (base, over),
+    };
     let loc = over.loc.clone();
     match (base.kind, over.kind) {
-        (Kind::Map(a), Kind::Map(b)) => merge_maps(Node::map(a, base.loc), Node::map(b, loc), path, diags),
+        (Kind::Map(a), Kind::Map(b)) => Node::map(merge_entries(a, b, path, diags), base.loc),
         (Kind::Seq(mut a), Kind::Seq(b)) => {
             for item in b {
                 if !a.iter().any(|x| same_value(x, &item)) {
@@ -117,11 +120,7 @@ pub fn merge(base: Node, over: Node, path: &[&str], diags: &mut Diagnostics) -> 
     }
 }
 
-fn merge_maps(base: Node, over: Node, path: &[&str], diags: &mut Diagnostics) -> Node {
-    let loc = base.loc.clone();
-    let (Kind::Map(mut entries), Kind::Map(others)) = (base.kind, over.kind) else {
-        unreachable!("merge_maps is called with two mappings")
-    };
+fn merge_entries(mut entries: Vec<Entry>, others: Vec<Entry>, path: &[&str], diags: &mut Diagnostics) -> Vec<Entry> {
     for other in others {
         let position = entries.iter().position(|e| e.key == other.key);
         if other.value.tag == Some(Tag::Reset) {
@@ -134,14 +133,15 @@ fn merge_maps(base: Node, over: Node, path: &[&str], diags: &mut Diagnostics) ->
             Some(i) if !other.key.starts_with("x-") => {
                 let mut child: Vec<&str> = path.to_vec();
                 child.push(&other.key);
-                let existing = std::mem::replace(&mut entries[i].value, Node::null(loc.clone()));
+                let placeholder = Node::null(other.key_loc.clone());
+                let existing = std::mem::replace(&mut entries[i].value, placeholder);
                 entries[i].value = merge(existing, other.value, &child, diags);
             }
             Some(i) => entries[i] = untagged_entry(other),
             None => entries.push(untagged_entry(other)),
         }
     }
-    Node::map(entries, loc)
+    entries
 }
 
 fn untagged(mut node: Node) -> Node {
@@ -323,6 +323,31 @@ mod tests {
             keys(s.get("environment").unwrap()),
             vec![("B".into(), Some("2".into()))]
         );
+    }
+
+    #[test]
+    fn mismatched_list_or_map_forms_do_not_panic() {
+        let fa = Arc::from(Path::new("a.yaml"));
+        let fb = Arc::from(Path::new("b.yaml"));
+        for (a, b) in [
+            (
+                "services: {s: {environment: text}}",
+                "services: {s: {environment: {A: 1}}}",
+            ),
+            (
+                "services: {s: {environment: {A: 1}}}",
+                "services: {s: {environment: [[nested]]}}",
+            ),
+            ("services: {s: {depends_on: [a]}}", "services: {s: {depends_on: 3}}"),
+            ("services: {s: {volumes: text}}", "services: {s: {volumes: [./a:/a]}}"),
+            (
+                "services: {s: {logging: text}}",
+                "services: {s: {logging: {driver: x}}}",
+            ),
+        ] {
+            let mut diags = Diagnostics::default();
+            merge(parse(a, &fa).unwrap(), parse(b, &fb).unwrap(), &[], &mut diags);
+        }
     }
 
     #[test]
