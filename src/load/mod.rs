@@ -221,23 +221,49 @@ impl Loader {
 
     fn read_dotenv(&mut self, dir: &Path) -> HashMap<String, String> {
         let path = dir.join(".env");
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        if !path.is_file() {
             return HashMap::new();
-        };
-        self.inputs.push(path.clone());
-        let env = self.env.clone();
-        let outer = move |n: &str| env.get(n).cloned();
-        match dotenv::parse(&text, &Arc::from(path.as_path()), &outer) {
-            Ok(vars) => vars.into_iter().collect(),
-            Err(d) => {
-                self.diags.push(d);
-                HashMap::new()
-            }
         }
+        self.read_env_files(&[(path, None)])
     }
 
-    /// Reads, parses and interpolates one file.
+    /// Reads env files in order (later ones win); `loc` is where each was named, for errors.
+    fn read_env_files(&mut self, files: &[(PathBuf, Option<Loc>)]) -> HashMap<String, String> {
+        let mut out = HashMap::new();
+        for (path, loc) in files {
+            self.inputs.push(path.clone());
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    let at = loc.clone().unwrap_or_else(|| Loc::file(Arc::from(path.as_path())));
+                    self.diags.error_help(
+                        Some(&at),
+                        format!("cannot read env file {}: {e}", path.display()),
+                        "fix the path; it is relative to this file",
+                    );
+                    continue;
+                }
+            };
+            let env = self.env.clone();
+            let outer = move |n: &str| env.get(n).cloned();
+            match dotenv::parse(&text, &Arc::from(path.as_path()), &outer) {
+                Ok(vars) => out.extend(vars),
+                Err(d) => self.diags.push(d),
+            }
+        }
+        out
+    }
+
+    /// Reads, parses and interpolates one file with the project's `.env`.
     fn read_tree(&mut self, file: &Path) -> Option<Node> {
+        let dotenv = std::mem::take(&mut self.dotenv);
+        let tree = self.read_tree_with(file, &dotenv);
+        self.dotenv = dotenv;
+        tree
+    }
+
+    /// Reads, parses and interpolates one file; variables come from the process, then `dotenv`.
+    fn read_tree_with(&mut self, file: &Path, dotenv: &HashMap<String, String>) -> Option<Node> {
         self.inputs.push(file.to_path_buf());
         let name: Arc<Path> = Arc::from(file);
         let text = match std::fs::read_to_string(file) {
@@ -265,7 +291,7 @@ impl Loader {
             );
             return None;
         }
-        let vars = |n: &str| self.env.get(n).or_else(|| self.dotenv.get(n)).cloned();
+        let vars = |n: &str| self.env.get(n).or_else(|| dotenv.get(n)).cloned();
         let mut diags = Diagnostics::default();
         interpolate::interpolate_tree(&mut tree, &vars, &mut diags);
         self.diags.extend(diags);
@@ -298,32 +324,10 @@ impl Loader {
             return tree;
         };
         for item in items {
-            let paths: Vec<(String, Loc)> = match (&item.kind, item.get("path")) {
-                (Kind::Scalar(_), _) => item
-                    .as_str()
-                    .map(|s| vec![(s.to_string(), item.loc.clone())])
-                    .unwrap_or_default(),
-                (Kind::Map(_), Some(p)) => match &p.kind {
-                    Kind::Seq(list) => list
-                        .iter()
-                        .filter_map(|n| n.as_str().map(|s| (s.to_string(), n.loc.clone())))
-                        .collect(),
-                    _ => p
-                        .as_str()
-                        .map(|s| vec![(s.to_string(), p.loc.clone())])
-                        .unwrap_or_default(),
-                },
-                _ => {
-                    self.diags.error_help(
-                        Some(&item.loc),
-                        "an `include` entry must be a path or a mapping with `path`",
-                        "write `- ./other/compose.yaml`",
-                    );
-                    continue;
-                }
+            let Some(entry) = self.include_entry(&item, &base) else {
+                continue;
             };
-            for (path, loc) in paths {
-                let full = mounts::clean(&base.join(&path));
+            for (full, loc) in entry.files {
                 if !full.is_file() {
                     self.diags.error_help(
                         Some(&loc),
@@ -332,16 +336,98 @@ impl Loader {
                     );
                     continue;
                 }
-                let Some(included) = self.read_tree(&full) else {
+                let dir = entry
+                    .project_dir
+                    .clone()
+                    .unwrap_or_else(|| full.parent().unwrap_or(Path::new("/")).to_path_buf());
+                // An included file is its own project: its variables come from its own `.env`
+                // (or the entry's `env_file`), and its relative paths from its own directory.
+                let dotenv = match &entry.env_files {
+                    Some(files) => self.read_env_files(files),
+                    None => self.read_dotenv(&dir),
+                };
+                let Some(included) = self.read_tree_with(&full, &dotenv) else {
                     continue;
                 };
                 let mut included = self.apply_include(included, &full, depth + 1);
-                let dir = full.parent().unwrap_or(Path::new("/")).to_path_buf();
                 rebase_paths(&mut included, &dir);
                 self.add_included(&mut tree, included);
             }
         }
         tree
+    }
+
+    /// Reads one `include` entry: a path, or `{path, project_directory, env_file}`.
+    fn include_entry(&mut self, item: &Node, base: &Path) -> Option<IncludeEntry> {
+        let strings = |n: &Node| -> Vec<(String, Loc)> {
+            match &n.kind {
+                Kind::Seq(list) => list
+                    .iter()
+                    .filter_map(|i| i.as_str().map(|s| (s.to_string(), i.loc.clone())))
+                    .collect(),
+                _ => n
+                    .as_str()
+                    .map(|s| vec![(s.to_string(), n.loc.clone())])
+                    .unwrap_or_default(),
+            }
+        };
+        let under_base = |list: Vec<(String, Loc)>| -> Vec<(PathBuf, Loc)> {
+            list.into_iter()
+                .map(|(p, l)| (mounts::clean(&base.join(p)), l))
+                .collect()
+        };
+        match &item.kind {
+            Kind::Scalar(_) if !item.is_null() => Some(IncludeEntry {
+                files: under_base(strings(item)),
+                project_dir: None,
+                env_files: None,
+            }),
+            Kind::Map(entries) => {
+                let mut entry = IncludeEntry {
+                    files: Vec::new(),
+                    project_dir: None,
+                    env_files: None,
+                };
+                for e in entries {
+                    match e.key.as_str() {
+                        "path" => entry.files = under_base(strings(&e.value)),
+                        "project_directory" => {
+                            entry.project_dir = e.value.as_str().map(|d| mounts::clean(&base.join(d)))
+                        }
+                        "env_file" => {
+                            entry.env_files = Some(
+                                under_base(strings(&e.value))
+                                    .into_iter()
+                                    .map(|(p, l)| (p, Some(l)))
+                                    .collect(),
+                            )
+                        }
+                        other => self.diags.error_help(
+                            Some(&e.key_loc),
+                            format!("unknown key `{other}` in an `include` entry"),
+                            "an include entry takes `path`, `project_directory` and `env_file`",
+                        ),
+                    }
+                }
+                if entry.files.is_empty() {
+                    self.diags.error_help(
+                        Some(&item.loc),
+                        "`include` entry has no `path`",
+                        "add `path: ./other/compose.yaml`",
+                    );
+                    return None;
+                }
+                Some(entry)
+            }
+            _ => {
+                self.diags.error_help(
+                    Some(&item.loc),
+                    "an `include` entry must be a path or a mapping with `path`",
+                    "write `- ./other/compose.yaml`",
+                );
+                None
+            }
+        }
     }
 
     fn add_included(&mut self, tree: &mut Node, included: Node) {
@@ -542,6 +628,13 @@ impl Loader {
         );
         None
     }
+}
+
+/// One `include` entry: the files, and where their paths and variables come from.
+struct IncludeEntry {
+    files: Vec<(PathBuf, Loc)>,
+    project_dir: Option<PathBuf>,
+    env_files: Option<Vec<(PathBuf, Option<Loc>)>>,
 }
 
 /// Compose's project-name normalisation: lower case, only `[a-z0-9_-]`, starting with a letter or digit.
