@@ -288,13 +288,7 @@ impl ServiceConversion<'_, '_> {
             ulimits: ulimits.map(|u| self.ulimits(u)).unwrap_or_default(),
             logging: logging.map(|l| Logging {
                 driver: l.driver,
-                options: l
-                    .options
-                    .unwrap_or_default()
-                    .0
-                    .into_iter()
-                    .map(|k| (k.key, k.value))
-                    .collect(),
+                options: l.options.unwrap_or_default().into_btree(),
             }),
             labels: labels.map(strings).unwrap_or_default(),
             container_name,
@@ -1473,39 +1467,16 @@ fn network(key: &str, raw: RawNetwork, cx: &Context, diags: &mut Diagnostics) ->
                     subnet: p.subnet.map(|s| s.value),
                     ip_range: p.ip_range,
                     gateway: p.gateway,
-                    aux_addresses: p
-                        .aux_addresses
-                        .unwrap_or_default()
-                        .0
-                        .into_iter()
-                        .map(|k| (k.key, k.value))
-                        .collect(),
+                    aux_addresses: p.aux_addresses.unwrap_or_default().into_btree(),
                 }
             })
             .collect(),
-        options: i
-            .options
-            .unwrap_or_default()
-            .0
-            .into_iter()
-            .map(|k| (k.key, k.value))
-            .collect(),
+        options: i.options.unwrap_or_default().into_btree(),
     });
     Network {
-        name: name.unwrap_or_else(|| {
-            if external_flag {
-                key.to_string()
-            } else {
-                format!("{}_{key}", cx.project_name)
-            }
-        }),
+        name: resource_name(key, name, external_flag, cx.project_name),
         driver,
-        driver_opts: driver_opts
-            .unwrap_or_default()
-            .0
-            .into_iter()
-            .map(|k| (k.key, k.value))
-            .collect(),
+        driver_opts: driver_opts.unwrap_or_default().into_btree(),
         ipam,
         internal: internal.unwrap_or(false),
         attachable: attachable.unwrap_or(false),
@@ -1513,6 +1484,18 @@ fn network(key: &str, raw: RawNetwork, cx: &Context, diags: &mut Diagnostics) ->
         external: external_flag,
         labels: labels.map(strings).unwrap_or_default(),
     }
+}
+
+/// The engine-side name of a network or volume: `name:` when given, else the key for an external
+/// one, else `<project>_<key>`.
+fn resource_name(key: &str, name: Option<String>, external: bool, project: &str) -> String {
+    name.unwrap_or_else(|| {
+        if external {
+            key.to_string()
+        } else {
+            format!("{project}_{key}")
+        }
+    })
 }
 
 fn valid_cidr(s: &str) -> bool {
@@ -1559,20 +1542,9 @@ fn top_volumes(
         out.insert(
             vol.clone(),
             Volume {
-                name: name.unwrap_or_else(|| {
-                    if external {
-                        vol.clone()
-                    } else {
-                        format!("{}_{vol}", cx.project_name)
-                    }
-                }),
+                name: resource_name(vol, name, external, cx.project_name),
                 driver,
-                driver_opts: driver_opts
-                    .unwrap_or_default()
-                    .0
-                    .into_iter()
-                    .map(|k| (k.key, k.value))
-                    .collect(),
+                driver_opts: driver_opts.unwrap_or_default().into_btree(),
                 external,
                 labels: labels.map(strings).unwrap_or_default(),
             },

@@ -306,6 +306,11 @@ impl<T> Map<T> {
     pub fn iter(&self) -> impl Iterator<Item = &Keyed<T>> {
         self.0.iter()
     }
+
+    /// The entries by name, dropping the key locations.
+    pub fn into_btree(self) -> std::collections::BTreeMap<String, T> {
+        self.0.into_iter().map(|k| (k.key, k.value)).collect()
+    }
 }
 
 impl<T: Decode> Decode for Map<T> {
