@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod diag;
 pub mod engine;
+pub mod identity;
 pub mod load;
 pub mod model;
+pub mod spec;
 pub mod yaml;
