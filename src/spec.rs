@@ -331,16 +331,10 @@ fn engine_mount(project: &Project, m: &Mount) -> Result<EngineMount, String> {
         }
         MountType::Volume => {
             out.typ = Some(EngineMountType::VOLUME);
-            out.source = match &m.source {
-                Some(key) => Some(
-                    project
-                        .volumes
-                        .get(key)
-                        .map(|v| v.name.clone())
-                        .unwrap_or_else(|| key.clone()),
-                ),
-                None => None,
-            };
+            out.source = m
+                .source
+                .as_ref()
+                .map(|key| project.volumes.get(key).map_or_else(|| key.clone(), |v| v.name.clone()));
             let v = m.volume.clone().unwrap_or_default();
             out.volume_options = Some(MountVolumeOptions {
                 no_copy: v.nocopy.then_some(true),
