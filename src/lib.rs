@@ -11,5 +11,7 @@ pub mod engine;
 pub mod identity;
 pub mod load;
 pub mod model;
+pub mod observed;
+pub mod plan;
 pub mod spec;
 pub mod yaml;

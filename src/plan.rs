@@ -1,0 +1,585 @@
+//! The planner: `plan(desired, observed) -> Plan`. Pure: no engine, no clock, no I/O.
+//!
+//! A plan says, per service in dependency order, which image to pull or build and what to do with
+//! each container (keep, start, create, recreate, restart), which services it must wait for and
+//! on what condition, which networks and volumes to create, and which containers to remove
+//! (services gone from the file, scaled-down replicas, duplicates left by an interrupted run).
+//! Services with no path between them in the dependency graph run in parallel. **A plan never
+//! removes a volume.**
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use crate::identity;
+use crate::model::{Condition, Project, PullPolicy};
+use crate::observed::{ContainerState, Observed, ObservedContainer};
+use crate::spec::{self, ContainerSpec};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub project: String,
+    pub networks: Vec<Create>,
+    pub volumes: Vec<Create>,
+    pub services: Vec<ServiceStep>,
+    pub removals: Vec<Removal>,
+}
+
+/// A network or volume to create: its compose key and engine name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Create {
+    pub key: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceStep {
+    pub service: String,
+    /// Dependencies to wait for before touching this service's containers.
+    pub after: Vec<Wait>,
+    pub image: ImageStep,
+    pub containers: Vec<ContainerStep>,
+    /// Why the service cannot be planned (then it and its dependents fail at execution).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    pub service: String,
+    pub condition: Condition,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageStep {
+    Present(String),
+    Pull(String),
+    Build(String),
+    /// Absent with `pull_policy: never`.
+    Missing(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContainerStep {
+    Keep {
+        id: String,
+        name: String,
+    },
+    Start {
+        id: String,
+        name: String,
+    },
+    Create {
+        spec: Box<ContainerSpec>,
+    },
+    Recreate {
+        old_id: String,
+        old_name: String,
+        spec: Box<ContainerSpec>,
+        reason: String,
+    },
+    Restart {
+        id: String,
+        name: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub id: String,
+    pub name: String,
+    pub reason: String,
+    pub stop_timeout: i64,
+}
+
+impl Plan {
+    /// True when applying the plan would not make a single create, start, stop or remove call.
+    pub fn is_noop(&self) -> bool {
+        self.networks.is_empty()
+            && self.volumes.is_empty()
+            && self.removals.is_empty()
+            && self.services.iter().all(|s| {
+                s.error.is_none()
+                    && matches!(s.image, ImageStep::Present(_))
+                    && s.containers.iter().all(|c| matches!(c, ContainerStep::Keep { .. }))
+            })
+    }
+}
+
+/// Compares desired and observed state.
+pub fn plan(project: &Project, observed: &Observed) -> Plan {
+    let mut out = Plan {
+        project: project.name.clone(),
+        networks: Vec::new(),
+        volumes: Vec::new(),
+        services: Vec::new(),
+        removals: Vec::new(),
+    };
+    for (key, net) in &project.networks {
+        if !net.external && !observed.networks.contains_key(&net.name) {
+            out.networks.push(Create {
+                key: key.clone(),
+                name: net.name.clone(),
+            });
+        }
+    }
+    for (key, vol) in &project.volumes {
+        if !vol.external && !observed.volumes.contains_key(&vol.name) {
+            out.volumes.push(Create {
+                key: key.clone(),
+                name: vol.name.clone(),
+            });
+        }
+    }
+    let mut recreated: BTreeSet<String> = BTreeSet::new();
+    for name in project.start_order() {
+        let service = &project.services[name];
+        let step = plan_service(project, service, observed, &recreated, &mut out.removals);
+        if step
+            .containers
+            .iter()
+            .any(|c| matches!(c, ContainerStep::Recreate { .. } | ContainerStep::Create { .. }))
+        {
+            recreated.insert(name.to_string());
+        }
+        out.services.push(step);
+    }
+    for c in &observed.containers {
+        if !project.services.contains_key(&c.service) {
+            out.removals.push(Removal {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                reason: format!("service `{}` is no longer in the project", c.service),
+                stop_timeout: spec::DEFAULT_STOP_TIMEOUT,
+            });
+        }
+    }
+    out
+}
+
+fn plan_service(
+    project: &Project,
+    service: &crate::model::Service,
+    observed: &Observed,
+    recreated: &BTreeSet<String>,
+    removals: &mut Vec<Removal>,
+) -> ServiceStep {
+    let image = identity::image_name(project, service);
+    let present = observed.images.get(&identity::normalise_image(&image));
+    let image_step = match (service.pull_policy, present, service.build.is_some()) {
+        (Some(PullPolicy::Build), _, true) => ImageStep::Build(image.clone()),
+        (Some(PullPolicy::Always), _, _) => ImageStep::Pull(image.clone()),
+        (_, Some(_), _) => ImageStep::Present(image.clone()),
+        (_, None, true) => ImageStep::Build(image.clone()),
+        (Some(PullPolicy::Never), None, false) => ImageStep::Missing(image.clone()),
+        (_, None, false) => ImageStep::Pull(image.clone()),
+    };
+    let after = service
+        .depends_on
+        .iter()
+        .map(|(dep, d)| Wait {
+            service: dep.clone(),
+            condition: d.condition,
+            required: d.required,
+        })
+        .collect();
+    let mut step = ServiceStep {
+        service: service.name.clone(),
+        after,
+        image: image_step,
+        containers: Vec::new(),
+        error: None,
+    };
+
+    // A dependency that was recreated restarts the dependents that asked for it; sharing the
+    // network namespace of a recreated container needs a new container.
+    let shares_namespace_of = service
+        .network_mode
+        .as_deref()
+        .and_then(|m| m.strip_prefix("service:"))
+        .filter(|s| recreated.contains(*s));
+    let restart_because = service
+        .depends_on
+        .iter()
+        .find(|(dep, d)| d.restart && recreated.contains(*dep))
+        .map(|(dep, _)| format!("dependency `{dep}` is recreated"));
+
+    let replicas = service.replicas() as u32;
+    let mine: Vec<&ObservedContainer> = observed
+        .containers
+        .iter()
+        .filter(|c| c.service == service.name)
+        .collect();
+    for number in 1..=replicas {
+        let spec = match spec::container_spec(project, service, number) {
+            Ok(s) => s,
+            Err(e) => {
+                step.error = Some(e.to_string());
+                return step;
+            }
+        };
+        let mut candidates: Vec<&ObservedContainer> = mine.iter().copied().filter(|c| c.number == number).collect();
+        // Prefer an up-to-date container, then a running one, then the newest.
+        candidates.sort_by_key(|c| {
+            (
+                c.hash.as_deref() != Some(&spec.hash),
+                c.state != ContainerState::Running,
+                std::cmp::Reverse(c.created),
+            )
+        });
+        let mut candidates = candidates.into_iter();
+        let Some(current) = candidates.next() else {
+            step.containers.push(ContainerStep::Create { spec: Box::new(spec) });
+            continue;
+        };
+        for extra in candidates {
+            removals.push(Removal {
+                id: extra.id.clone(),
+                name: extra.name.clone(),
+                reason: format!("duplicate container for {}-{number}", service.name),
+                stop_timeout: spec.stop_timeout,
+            });
+        }
+        let image_changed = present.is_some_and(|id| *id != current.image_id)
+            || matches!(step.image, ImageStep::Pull(_) | ImageStep::Build(_)) && present.is_none();
+        let reason = if current.hash.as_deref() != Some(&spec.hash) {
+            Some("its configuration changed".to_string())
+        } else if image_changed && present.is_some() {
+            Some("its image changed".to_string())
+        } else {
+            shares_namespace_of.map(|s| format!("it shares the network of `{s}`, which is recreated"))
+        };
+        let (id, name) = (current.id.clone(), current.name.clone());
+        step.containers.push(match (reason, current.state) {
+            (Some(reason), _) => ContainerStep::Recreate {
+                old_id: id,
+                old_name: name,
+                spec: Box::new(spec),
+                reason,
+            },
+            (None, ContainerState::Running) => match &restart_because {
+                Some(reason) => ContainerStep::Restart {
+                    id,
+                    name,
+                    reason: reason.clone(),
+                },
+                None => ContainerStep::Keep { id, name },
+            },
+            (None, _) => ContainerStep::Start { id, name },
+        });
+    }
+    for c in mine.iter().filter(|c| c.number > replicas) {
+        removals.push(Removal {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            reason: format!("`{}` is scaled down to {replicas}", service.name),
+            stop_timeout: spec::DEFAULT_STOP_TIMEOUT,
+        });
+    }
+    step
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_noop() {
+            return writeln!(f, "{}: up to date, nothing to do", self.project);
+        }
+        writeln!(f, "{}:", self.project)?;
+        for n in &self.networks {
+            writeln!(f, "  create network {}", n.name)?;
+        }
+        for v in &self.volumes {
+            writeln!(f, "  create volume {}", v.name)?;
+        }
+        for r in &self.removals {
+            writeln!(f, "  remove {} ({})", r.name, r.reason)?;
+        }
+        for s in &self.services {
+            let after: Vec<String> = s
+                .after
+                .iter()
+                .map(|w| {
+                    let c = match w.condition {
+                        Condition::ServiceStarted => "started",
+                        Condition::ServiceHealthy => "healthy",
+                        Condition::ServiceCompletedSuccessfully => "completed",
+                    };
+                    format!("{} {c}", w.service)
+                })
+                .collect();
+            let after = if after.is_empty() {
+                String::new()
+            } else {
+                format!(" (after {})", after.join(", "))
+            };
+            writeln!(f, "  service {}{after}", s.service)?;
+            if let Some(e) = &s.error {
+                writeln!(f, "    cannot plan: {e}")?;
+            }
+            match &s.image {
+                ImageStep::Present(_) => {}
+                ImageStep::Pull(i) => writeln!(f, "    pull {i}")?,
+                ImageStep::Build(i) => writeln!(f, "    build {i}")?,
+                ImageStep::Missing(i) => writeln!(f, "    image {i} is missing and pull_policy is never")?,
+            }
+            for c in &s.containers {
+                match c {
+                    ContainerStep::Keep { name, .. } => writeln!(f, "    keep {name}")?,
+                    ContainerStep::Start { name, .. } => writeln!(f, "    start {name}")?,
+                    ContainerStep::Create { spec } => writeln!(f, "    create {}", spec.name)?,
+                    ContainerStep::Recreate { spec, reason, .. } => {
+                        writeln!(f, "    recreate {} ({reason})", spec.name)?
+                    }
+                    ContainerStep::Restart { name, reason, .. } => writeln!(f, "    restart {name} ({reason})")?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{self, Options};
+    use crate::observed::{ObservedContainer, ObservedObject};
+
+    fn project(yaml: &str) -> Project {
+        let dir = std::env::temp_dir().join(format!("composed-plan-{}-{:x}", std::process::id(), fxhash(yaml)));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+        let opts = Options {
+            project_dir: Some(dir),
+            project_name: Some("p".into()),
+            environment: Some(Default::default()),
+            ..Options::default()
+        };
+        load::load(&opts)
+            .map_err(|f| format!("{:?}", f.diagnostics))
+            .unwrap()
+            .project
+    }
+
+    fn fxhash(s: &str) -> u64 {
+        s.bytes().fold(1469598103934665603u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(1099511628211)
+        })
+    }
+
+    /// The observed state after a successful `up` of `p`: every container running and current.
+    fn converged(p: &Project) -> Observed {
+        let mut o = Observed::default();
+        for s in p.services.values() {
+            let image = identity::normalise_image(&identity::image_name(p, s));
+            o.images.insert(image, format!("sha256:{}", s.name));
+            for n in 1..=s.replicas() as u32 {
+                let spec = spec::container_spec(p, s, n).unwrap();
+                o.containers.push(ObservedContainer {
+                    id: format!("id-{}-{n}", s.name),
+                    name: spec.name,
+                    service: s.name.clone(),
+                    number: n,
+                    hash: Some(spec.hash),
+                    image_id: format!("sha256:{}", s.name),
+                    state: ContainerState::Running,
+                    health: None,
+                    created: 1,
+                });
+            }
+        }
+        for n in p.networks.values() {
+            o.networks.insert(
+                n.name.clone(),
+                ObservedObject {
+                    id: n.name.clone(),
+                    project: Some(p.name.clone()),
+                },
+            );
+        }
+        for v in p.volumes.values() {
+            o.volumes.insert(
+                v.name.clone(),
+                ObservedObject {
+                    id: v.name.clone(),
+                    project: Some(p.name.clone()),
+                },
+            );
+        }
+        o
+    }
+
+    /// One line per action, for table assertions.
+    fn actions(plan: &Plan) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(plan.networks.iter().map(|n| format!("network {}", n.name)));
+        out.extend(plan.volumes.iter().map(|v| format!("volume {}", v.name)));
+        out.extend(plan.removals.iter().map(|r| format!("remove {}", r.name)));
+        for s in &plan.services {
+            match &s.image {
+                ImageStep::Present(_) => {}
+                ImageStep::Pull(i) => out.push(format!("pull {i}")),
+                ImageStep::Build(i) => out.push(format!("build {i}")),
+                ImageStep::Missing(i) => out.push(format!("missing {i}")),
+            }
+            for c in &s.containers {
+                out.push(match c {
+                    ContainerStep::Keep { name, .. } => format!("keep {name}"),
+                    ContainerStep::Start { name, .. } => format!("start {name}"),
+                    ContainerStep::Create { spec } => format!("create {}", spec.name),
+                    ContainerStep::Recreate { spec, .. } => format!("recreate {}", spec.name),
+                    ContainerStep::Restart { name, .. } => format!("restart {name}"),
+                });
+            }
+        }
+        out
+    }
+
+    const APP: &str = "services:\n  db:\n    image: postgres\n    volumes: [data:/d]\n  cache:\n    image: redis\n  web:\n    image: web\n    depends_on:\n      db: {condition: service_healthy, restart: true}\n      cache: {condition: service_started}\nvolumes:\n  data: {}\n";
+
+    #[test]
+    fn table() {
+        let app = project(APP);
+        type Edit = fn(&Project, &mut Observed);
+        let rows: Vec<(&str, &str, Edit, Vec<&str>)> = vec![
+            (
+                "fresh engine",
+                APP,
+                |_, o| *o = Observed::default(),
+                vec![
+                    "network p_default",
+                    "volume p_data",
+                    "pull redis",
+                    "create p-cache-1",
+                    "pull postgres",
+                    "create p-db-1",
+                    "pull web",
+                    "create p-web-1",
+                ],
+            ),
+            (
+                "converged",
+                APP,
+                |_, _| {},
+                vec!["keep p-cache-1", "keep p-db-1", "keep p-web-1"],
+            ),
+            (
+                "exited container is started",
+                APP,
+                |_, o| o.containers.iter_mut().find(|c| c.service == "web").unwrap().state = ContainerState::Exited,
+                vec!["keep p-cache-1", "keep p-db-1", "start p-web-1"],
+            ),
+            (
+                "changed config recreates it, restart: true restarts dependents",
+                APP,
+                |_, o| {
+                    o.containers.iter_mut().find(|c| c.service == "db").unwrap().hash = Some("old".into());
+                },
+                vec!["keep p-cache-1", "recreate p-db-1", "restart p-web-1"],
+            ),
+            (
+                "changed dependency without restart: true leaves dependents",
+                APP,
+                |_, o| {
+                    o.containers.iter_mut().find(|c| c.service == "cache").unwrap().hash = Some("old".into());
+                },
+                vec!["recreate p-cache-1", "keep p-db-1", "keep p-web-1"],
+            ),
+            (
+                "new image id recreates",
+                APP,
+                |_, o| {
+                    o.images.insert("redis:latest".into(), "sha256:new".into());
+                },
+                vec!["recreate p-cache-1", "keep p-db-1", "keep p-web-1"],
+            ),
+            (
+                "orphan is removed",
+                APP,
+                |_, o| {
+                    let mut c = o.containers[0].clone();
+                    c.service = "gone".into();
+                    c.name = "p-gone-1".into();
+                    o.containers.push(c);
+                },
+                vec!["remove p-gone-1", "keep p-cache-1", "keep p-db-1", "keep p-web-1"],
+            ),
+            (
+                "duplicate from an interrupted run: keep the current one",
+                APP,
+                |_, o| {
+                    let mut stale = o.containers.iter().find(|c| c.service == "db").unwrap().clone();
+                    stale.id = "stale".into();
+                    stale.name = "abc_p-db-1".into();
+                    stale.hash = Some("old".into());
+                    stale.created = 0;
+                    o.containers.push(stale);
+                },
+                vec!["remove abc_p-db-1", "keep p-cache-1", "keep p-db-1", "keep p-web-1"],
+            ),
+            (
+                "created but never started",
+                APP,
+                |_, o| o.containers.iter_mut().for_each(|c| c.state = ContainerState::Created),
+                vec!["start p-cache-1", "start p-db-1", "start p-web-1"],
+            ),
+            (
+                "existing pre-made volume is used, not created",
+                APP,
+                |_, o| {
+                    o.volumes.insert(
+                        "p_data".into(),
+                        ObservedObject {
+                            id: "x".into(),
+                            project: None,
+                        },
+                    );
+                },
+                vec!["keep p-cache-1", "keep p-db-1", "keep p-web-1"],
+            ),
+        ];
+        for (what, yaml, edit, want) in rows {
+            let p = if yaml == APP { app.clone() } else { project(yaml) };
+            let mut o = converged(&p);
+            edit(&p, &mut o);
+            let got = actions(&plan(&p, &o));
+            assert_eq!(got, want, "{what}");
+        }
+        assert!(plan(&app, &converged(&app)).is_noop());
+    }
+
+    #[test]
+    fn scaling_and_pull_policies() {
+        let p = project("services:\n  s:\n    image: x\n    deploy: {replicas: 3}\n");
+        let mut o = converged(&p);
+        let p1 = project("services:\n  s:\n    image: x\n    deploy: {replicas: 1}\n");
+        o.containers
+            .iter_mut()
+            .for_each(|c| c.hash = Some(spec::container_spec(&p1, &p1.services["s"], c.number).unwrap().hash));
+        assert_eq!(
+            actions(&plan(&p1, &o)),
+            vec!["remove p-s-2", "remove p-s-3", "keep p-s-1"]
+        );
+
+        let never = project("services:\n  s:\n    image: x\n    pull_policy: never\n");
+        assert_eq!(actions(&plan(&never, &Observed::default()))[1], "missing x");
+        let always = project("services:\n  s:\n    image: x\n    pull_policy: always\n");
+        assert!(actions(&plan(&always, &converged(&always))).contains(&"pull x".to_string()));
+        let build = project("services:\n  s:\n    build: .\n");
+        assert_eq!(actions(&plan(&build, &Observed::default()))[1], "build p-s");
+    }
+
+    #[test]
+    fn plans_never_remove_volumes_and_order_dependencies_first() {
+        let p = project(APP);
+        let plan = plan(&p, &Observed::default());
+        let order: Vec<&str> = plan.services.iter().map(|s| s.service.as_str()).collect();
+        assert_eq!(order, vec!["cache", "db", "web"]);
+        let web = &plan.services[2];
+        assert_eq!(web.after.len(), 2);
+        assert!(
+            plan.to_string()
+                .contains("service web (after cache started, db healthy)"),
+            "{plan}"
+        );
+    }
+}
