@@ -180,6 +180,135 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+/// Loads the project and connects to the engine, printing what went wrong.
+async fn project_and_engine(args: &ProjectArgs) -> Option<(Loaded, crate::engine::Engine)> {
+    let loaded = load_reporting(args)?;
+    match crate::engine::Engine::connect().await {
+        Ok(engine) => Some((loaded, engine)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+fn print_progress(subject: &str, what: &str) {
+    eprintln!("{subject}: {what}");
+}
+
+/// `up`: make the engine match the project.
+pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
+    let Some((loaded, engine)) = project_and_engine(args).await else {
+        return ExitCode::FAILURE;
+    };
+    let project = &loaded.project;
+    let observed = match engine.observe(&project.name).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let plan = crate::plan::plan(project, &observed);
+    if plan.is_noop() && !wait {
+        eprintln!("{}: up to date", project.name);
+        return ExitCode::SUCCESS;
+    }
+    let report = crate::execute::apply(
+        &engine,
+        project,
+        &observed,
+        plan,
+        crate::execute::Options { wait },
+        &print_progress,
+    )
+    .await;
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    for (service, status) in &report.services {
+        println!("{service}: {status}");
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `down`: stop and remove the project's containers and networks; volumes only on request.
+pub async fn down(args: &ProjectArgs, volumes: bool) -> ExitCode {
+    let Some((loaded, engine)) = project_and_engine(args).await else {
+        return ExitCode::FAILURE;
+    };
+    let observed = match engine.observe(&loaded.project.name).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = crate::execute::down(&engine, &loaded.project, &observed, volumes, &print_progress).await;
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `plan`: print what `up` would change, touching nothing.
+pub async fn plan(args: &ProjectArgs) -> ExitCode {
+    let Some((loaded, engine)) = project_and_engine(args).await else {
+        return ExitCode::FAILURE;
+    };
+    match engine.observe(&loaded.project.name).await {
+        Ok(observed) => {
+            print!("{}", crate::plan::plan(&loaded.project, &observed));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ps`: the project's containers.
+pub async fn ps(args: &ProjectArgs) -> ExitCode {
+    let Some((loaded, engine)) = project_and_engine(args).await else {
+        return ExitCode::FAILURE;
+    };
+    let observed = match engine.observe(&loaded.project.name).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{:<30} {:<20} {:<12} {:<10}", "NAME", "SERVICE", "STATE", "HEALTH");
+    let mut containers = observed.containers.clone();
+    containers.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+    for c in containers {
+        let health = match c.health {
+            Some(crate::observed::Health::Healthy) => "healthy",
+            Some(crate::observed::Health::Unhealthy) => "unhealthy",
+            Some(crate::observed::Health::Starting) => "starting",
+            None => "",
+        };
+        println!(
+            "{:<30} {:<20} {:<12} {:<10}",
+            c.name,
+            c.service,
+            format!("{:?}", c.state).to_lowercase(),
+            health
+        );
+    }
+    ExitCode::SUCCESS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod diag;
 pub mod engine;
+pub mod execute;
 pub mod identity;
 pub mod load;
 pub mod model;

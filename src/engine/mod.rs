@@ -3,9 +3,18 @@
 //! [`Engine::connect`] finds the engine the way the docker CLI does (`DOCKER_HOST`, else the
 //! default socket), checks that it answers and that its API is recent enough, and turns the usual
 //! failures into one clear [`EngineError`] each: not running, permission denied, too old.
+//! [`observe`] lists a project's state (one call per resource kind), [`actions`] holds the
+//! individual changes (create, start, stop, remove, pull, build), [`events`] the event stream.
+
+pub mod actions;
+pub mod events;
+pub mod observe;
 
 use bollard::Docker;
 use thiserror::Error;
+
+/// How long one request may take; a stop call waiting out a grace period gets its own longer one.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The oldest Engine API composed supports (Docker 20.10).
 pub const MIN_API_VERSION: (u32, u32) = (1, 41);
@@ -20,6 +29,24 @@ pub enum EngineError {
     TooOld { host: String, found: String },
     #[error("cannot use the Docker engine at {host}: {detail}")]
     Other { host: String, detail: String },
+    /// The engine answered, but refused a request.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl EngineError {
+    /// Wraps an error from one request, naming what was being done.
+    pub fn during(what: impl std::fmt::Display, err: bollard::errors::Error) -> EngineError {
+        match err {
+            bollard::errors::Error::DockerResponseServerError { message, .. } => {
+                EngineError::Refused(format!("{what}: {message}"))
+            }
+            other => match classify("the engine", other) {
+                EngineError::Other { detail, .. } => EngineError::Refused(format!("{what}: {detail}")),
+                e => e,
+            },
+        }
+    }
 }
 
 /// A connected engine that answered a version request.
@@ -35,7 +62,9 @@ impl Engine {
     /// Connects to `DOCKER_HOST`, or the default local socket, and checks the API version.
     pub async fn connect() -> Result<Engine, EngineError> {
         let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-        let docker = Docker::connect_with_defaults().map_err(|e| classify(&host, e))?;
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| classify(&host, e))?
+            .with_timeout(REQUEST_TIMEOUT);
         let version = docker.version().await.map_err(|e| classify(&host, e))?;
         let api_version = version.api_version.unwrap_or_default();
         if parse_api(&api_version).is_none_or(|v| v < MIN_API_VERSION) {

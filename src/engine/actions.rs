@@ -1,0 +1,276 @@
+//! The individual changes composed makes on the engine. Each call names what it was doing in its
+//! error. Removing a container never removes its volumes (`v=false`), anonymous ones included.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::models::{Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions, RenameContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::{Engine, EngineError};
+use crate::identity;
+use crate::model::{Network, Project, Service, Volume};
+use crate::spec::ContainerSpec;
+
+impl Engine {
+    pub async fn create_network(&self, project: &Project, key: &str, net: &Network) -> Result<(), EngineError> {
+        let mut labels: HashMap<String, String> = net.labels.clone().into_iter().collect();
+        labels.insert(identity::PROJECT.into(), project.name.clone());
+        labels.insert(identity::NETWORK.into(), key.into());
+        labels.insert(identity::MANAGED_BY.into(), "composed".into());
+        let ipam = net.ipam.as_ref().map(|i| Ipam {
+            driver: i.driver.clone(),
+            config: Some(
+                i.config
+                    .iter()
+                    .map(|p| IpamConfig {
+                        subnet: p.subnet.clone(),
+                        ip_range: p.ip_range.clone(),
+                        gateway: p.gateway.clone(),
+                        auxiliary_addresses: Some(p.aux_addresses.clone().into_iter().collect()),
+                    })
+                    .collect(),
+            ),
+            options: Some(i.options.clone().into_iter().collect()),
+        });
+        let request = NetworkCreateRequest {
+            name: net.name.clone(),
+            driver: net.driver.clone(),
+            internal: Some(net.internal),
+            attachable: Some(net.attachable),
+            enable_ipv6: Some(net.enable_ipv6),
+            options: Some(net.driver_opts.clone().into_iter().collect()),
+            ipam,
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map(|_| ())
+            .map_err(|e| EngineError::during(format!("creating network {}", net.name), e))
+    }
+
+    pub async fn create_volume(&self, project: &Project, key: &str, vol: &Volume) -> Result<(), EngineError> {
+        let mut labels: HashMap<String, String> = vol.labels.clone().into_iter().collect();
+        labels.insert(identity::PROJECT.into(), project.name.clone());
+        labels.insert(identity::VOLUME.into(), key.into());
+        labels.insert(identity::MANAGED_BY.into(), "composed".into());
+        let request = VolumeCreateRequest {
+            name: Some(vol.name.clone()),
+            driver: vol.driver.clone(),
+            driver_opts: Some(vol.driver_opts.clone().into_iter().collect()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map(|_| ())
+            .map_err(|e| EngineError::during(format!("creating volume {}", vol.name), e))
+    }
+
+    /// Pulls `image`; the error names the image and its registry.
+    pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
+        let (repo, tag) = split_tag(image);
+        let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let failed = match item {
+                Ok(info) => info.error_detail.and_then(|d| d.message),
+                Err(e) => Some(match EngineError::during("", e) {
+                    EngineError::Refused(m) => m.trim_start_matches(": ").to_string(),
+                    other => other.to_string(),
+                }),
+            };
+            if let Some(message) = failed {
+                return Err(EngineError::Refused(format!(
+                    "pulling image {image} from {}: {message}",
+                    registry_of(image)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds a service's image from its context through the engine's build API.
+    pub async fn build(&self, project: &Project, service: &Service) -> Result<(), EngineError> {
+        let Some(build) = &service.build else { return Ok(()) };
+        let image = identity::image_name(project, service);
+        let fail =
+            |m: String| EngineError::Refused(format!("building image {image} for service `{}`: {m}", service.name));
+        let context = build.context.clone();
+        let tar = tokio::task::spawn_blocking(move || tar_directory(&context))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| {
+                fail(format!(
+                    "cannot read the build context {}: {e}",
+                    build.context.display()
+                ))
+            })?;
+        let args: HashMap<String, String> = build
+            .args
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        let mut options = BuildImageOptionsBuilder::default()
+            .dockerfile(&build.dockerfile)
+            .t(&image)
+            .rm(true)
+            .buildargs(&args)
+            .labels(&build.labels.clone().into_iter().collect())
+            .nocache(build.no_cache);
+        if let Some(target) = &build.target {
+            options = options.target(target);
+        }
+        if let Some(network) = &build.network {
+            options = options.networkmode(network);
+        }
+        let mut stream = self
+            .docker
+            .build_image(options.build(), None, Some(bollard::body_full(tar.into())));
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                        return Err(fail(message));
+                    }
+                }
+                Err(e) => return Err(fail(EngineError::during("build", e).to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a container and connects it to its other networks; returns its id.
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), spec.body.clone())
+            .await
+            .map_err(|e| EngineError::during(format!("creating container {}", spec.name), e))?;
+        for (network, endpoint) in &spec.extra_networks {
+            let request = NetworkConnectRequest {
+                container: created.id.clone(),
+                endpoint_config: Some(endpoint.clone()),
+            };
+            self.docker
+                .connect_network(network, request)
+                .await
+                .map_err(|e| EngineError::during(format!("connecting {} to network {network}", spec.name), e))?;
+        }
+        Ok(created.id)
+    }
+
+    pub async fn start_container(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        self.docker
+            .start_container(id, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| EngineError::during(format!("starting container {name}"), e))
+    }
+
+    /// Stops a container, waiting up to `timeout` seconds before the engine kills it.
+    pub async fn stop_container(&self, id: &str, name: &str, timeout: i64) -> Result<(), EngineError> {
+        let options = StopContainerOptionsBuilder::default()
+            .t(timeout.clamp(0, i32::MAX as i64) as i32)
+            .build();
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(super::REQUEST_TIMEOUT + std::time::Duration::from_secs(timeout.max(0) as u64));
+        match docker.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // Already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(EngineError::during(format!("stopping container {name}"), e)),
+        }
+    }
+
+    /// Removes a (stopped) container. Its volumes are kept.
+    pub async fn remove_container(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptionsBuilder::default().v(false).force(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(EngineError::during(format!("removing container {name}"), e)),
+        }
+    }
+
+    pub async fn rename_container(&self, id: &str, new_name: &str) -> Result<(), EngineError> {
+        let options = RenameContainerOptionsBuilder::default().name(new_name).build();
+        self.docker
+            .rename_container(id, options)
+            .await
+            .map_err(|e| EngineError::during(format!("renaming container to {new_name}"), e))
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(EngineError::during(format!("removing network {name}"), e)),
+        }
+    }
+
+    /// Removes a volume. Only `composed down --volumes` calls this, for the project's own volumes.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        self.docker
+            .remove_volume(name, None::<RemoveVolumeOptions>)
+            .await
+            .map_err(|e| EngineError::during(format!("removing volume {name}"), e))
+    }
+}
+
+/// `registry:5000/x/y:1` -> (`registry:5000/x/y`, `1`); no tag means `latest`.
+fn split_tag(image: &str) -> (&str, &str) {
+    if let Some((repo, _digest)) = image.split_once('@') {
+        return (repo, "");
+    }
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (&image[..last_slash + i], &image[last_slash + i + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+/// The registry an image comes from (`docker.io` when it names none).
+pub fn registry_of(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+fn tar_directory(dir: &Path) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir)?;
+    builder.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_parts() {
+        assert_eq!(split_tag("busybox"), ("busybox", "latest"));
+        assert_eq!(
+            split_tag("127.0.0.1:5000/x/busybox:1"),
+            ("127.0.0.1:5000/x/busybox", "1")
+        );
+        assert_eq!(
+            split_tag("127.0.0.1:5000/x/busybox"),
+            ("127.0.0.1:5000/x/busybox", "latest")
+        );
+        assert_eq!(registry_of("127.0.0.1:5000/x/busybox:1"), "127.0.0.1:5000");
+        assert_eq!(registry_of("postgres:16"), "docker.io");
+        assert_eq!(registry_of("mreferre/yelb-ui:0.10"), "docker.io");
+    }
+}

@@ -1,0 +1,115 @@
+//! Reading a project's observed state: one list call per resource kind (containers filtered by
+//! the project label; networks, volumes and images unfiltered, since a volume or network named
+//! with `name:` may exist without composed's labels), issued concurrently.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
+};
+
+use super::{Engine, EngineError};
+use crate::identity;
+use crate::observed::{ContainerState, Health, Observed, ObservedContainer, ObservedObject};
+
+impl Engine {
+    /// The engine's state for `project`.
+    pub async fn observe(&self, project: &str) -> Result<Observed, EngineError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{}={project}", identity::PROJECT)])]);
+        let containers = self.docker.list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ));
+        let networks = self.docker.list_networks(None::<ListNetworksOptions>);
+        let volumes = self.docker.list_volumes(None::<ListVolumesOptions>);
+        let images = self.docker.list_images(None::<ListImagesOptions>);
+        let (containers, networks, volumes, images) = tokio::join!(containers, networks, volumes, images);
+        let containers = containers.map_err(|e| EngineError::during("listing containers", e))?;
+        let networks = networks.map_err(|e| EngineError::during("listing networks", e))?;
+        let volumes = volumes.map_err(|e| EngineError::during("listing volumes", e))?;
+        let images = images.map_err(|e| EngineError::during("listing images", e))?;
+
+        let mut out = Observed::default();
+        for c in containers {
+            let labels = c.labels.unwrap_or_default();
+            if labels
+                .get(identity::ONEOFF)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            {
+                continue;
+            }
+            let (Some(service), Some(id)) = (labels.get(identity::SERVICE), c.id) else {
+                continue;
+            };
+            let status = c.status.unwrap_or_default();
+            let health = match c.health.and_then(|h| h.status) {
+                Some(ContainerSummaryHealthStatusEnum::HEALTHY) => Some(Health::Healthy),
+                Some(ContainerSummaryHealthStatusEnum::UNHEALTHY) => Some(Health::Unhealthy),
+                Some(ContainerSummaryHealthStatusEnum::STARTING) => Some(Health::Starting),
+                _ => health_from_status(&status),
+            };
+            out.containers.push(ObservedContainer {
+                id,
+                name: c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                service: service.clone(),
+                number: labels.get(identity::NUMBER).and_then(|n| n.parse().ok()).unwrap_or(1),
+                hash: labels.get(identity::CONFIG_HASH).cloned(),
+                image_id: c.image_id.unwrap_or_default(),
+                state: match c.state {
+                    Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
+                    Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
+                    Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
+                    Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
+                    Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
+                    Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
+                    _ => ContainerState::Exited,
+                },
+                health,
+                created: c.created.unwrap_or_default(),
+            });
+        }
+        for n in networks {
+            let Some(name) = n.name else { continue };
+            let project = n.labels.as_ref().and_then(|l| l.get(identity::PROJECT).cloned());
+            out.networks.insert(
+                name,
+                ObservedObject {
+                    id: n.id.unwrap_or_default(),
+                    project,
+                },
+            );
+        }
+        for v in volumes.volumes.unwrap_or_default() {
+            let project = v.labels.get(identity::PROJECT).cloned();
+            out.volumes
+                .insert(v.name.clone(), ObservedObject { id: v.name, project });
+        }
+        for i in images {
+            for tag in i.repo_tags {
+                out.images.insert(identity::normalise_image(&tag), i.id.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Older engines report health only in the status line: `Up 3 seconds (healthy)`.
+fn health_from_status(status: &str) -> Option<Health> {
+    if status.contains("(healthy)") {
+        Some(Health::Healthy)
+    } else if status.contains("(unhealthy)") {
+        Some(Health::Unhealthy)
+    } else if status.contains("(health: starting)") {
+        Some(Health::Starting)
+    } else {
+        None
+    }
+}
