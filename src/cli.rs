@@ -183,7 +183,7 @@ fn scalar(v: &Value) -> String {
 /// Loads the project and connects to the engine, printing what went wrong.
 async fn project_and_engine(args: &ProjectArgs) -> Option<(Loaded, crate::engine::Engine)> {
     let loaded = load_reporting(args)?;
-    match crate::engine::Engine::connect().await {
+    match crate::engine::Engine::connect() {
         Ok(engine) => Some((loaded, engine)),
         Err(e) => {
             eprintln!("error: {e}");
@@ -213,6 +213,10 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
     if plan.is_noop() && !wait {
         eprintln!("{}: up to date", project.name);
         return ExitCode::SUCCESS;
+    }
+    if let Err(e) = engine.check_version().await {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
     }
     let report = crate::execute::apply(
         &engine,

@@ -370,7 +370,10 @@ impl Run<'_> {
                 reason,
             } => {
                 let parked = format!("{}_{}", &old_id[..old_id.len().min(12)], spec.name);
-                e.rename_container(old_id, &parked).await?;
+                // An interrupted run may have parked it already.
+                if *old_name != parked {
+                    e.rename_container(old_id, &parked).await?;
+                }
                 let id = match e.create_container(spec).await {
                     Ok(id) => id,
                     Err(err) => {

@@ -54,7 +54,31 @@ start_engine() {
   exit 1
 }
 
+# Images named like the seeds' (postgres:16, mreferre/yelb-ui:0.10, ...) but built locally: a
+# busybox that sleeps until SIGTERM, then exits at once. No registry is reachable from here.
+STANDIN_TAGS="mreferre/yelb-ui:0.10 mreferre/yelb-appserver:0.7 redis:4.0.2 mreferre/yelb-db:0.6
+  postgres:16 postgres:15-alpine nginx:alpine mysql:8.0 composed-test/server:1"
+
 build_test_images() {
+  build_busybox
+  if docker image inspect composed-test/server:1 >/dev/null 2>&1; then
+    return
+  fi
+  log "building the stand-in server image"
+  local dir
+  dir=$(mktemp -d)
+  cat > "$dir/Dockerfile" <<'X'
+FROM composed-test/busybox:1
+CMD ["sh", "-c", "trap 'exit 0' TERM INT; sleep 2147483647 & wait"]
+X
+  DOCKER_BUILDKIT=0 docker build -q -t composed-test/server:1 "$dir" >/dev/null
+  rm -rf "$dir"
+  for tag in $STANDIN_TAGS; do
+    docker tag composed-test/server:1 "$tag"
+  done
+}
+
+build_busybox() {
   if docker image inspect composed-test/busybox:1 >/dev/null 2>&1; then
     return
   fi

@@ -52,7 +52,7 @@ impl Engine {
             .create_network(request)
             .await
             .map(|_| ())
-            .map_err(|e| EngineError::during(format!("creating network {}", net.name), e))
+            .map_err(|e| self.error(format!("creating network {}", net.name), e))
     }
 
     pub async fn create_volume(&self, project: &Project, key: &str, vol: &Volume) -> Result<(), EngineError> {
@@ -71,7 +71,7 @@ impl Engine {
             .create_volume(request)
             .await
             .map(|_| ())
-            .map_err(|e| EngineError::during(format!("creating volume {}", vol.name), e))
+            .map_err(|e| self.error(format!("creating volume {}", vol.name), e))
     }
 
     /// Pulls `image`; the error names the image and its registry.
@@ -82,7 +82,7 @@ impl Engine {
         while let Some(item) = stream.next().await {
             let failed = match item {
                 Ok(info) => info.error_detail.and_then(|d| d.message),
-                Err(e) => Some(match EngineError::during("", e) {
+                Err(e) => Some(match self.error("", e) {
                     EngineError::Refused(m) => m.trim_start_matches(": ").to_string(),
                     other => other.to_string(),
                 }),
@@ -141,7 +141,7 @@ impl Engine {
                         return Err(fail(message));
                     }
                 }
-                Err(e) => return Err(fail(EngineError::during("build", e).to_string())),
+                Err(e) => return Err(fail(self.error("build", e).to_string())),
             }
         }
         Ok(())
@@ -154,7 +154,7 @@ impl Engine {
             .docker
             .create_container(Some(options), spec.body.clone())
             .await
-            .map_err(|e| EngineError::during(format!("creating container {}", spec.name), e))?;
+            .map_err(|e| self.error(format!("creating container {}", spec.name), e))?;
         for (network, endpoint) in &spec.extra_networks {
             let request = NetworkConnectRequest {
                 container: created.id.clone(),
@@ -163,7 +163,7 @@ impl Engine {
             self.docker
                 .connect_network(network, request)
                 .await
-                .map_err(|e| EngineError::during(format!("connecting {} to network {network}", spec.name), e))?;
+                .map_err(|e| self.error(format!("connecting {} to network {network}", spec.name), e))?;
         }
         Ok(created.id)
     }
@@ -172,7 +172,7 @@ impl Engine {
         self.docker
             .start_container(id, None::<StartContainerOptions>)
             .await
-            .map_err(|e| EngineError::during(format!("starting container {name}"), e))
+            .map_err(|e| self.error(format!("starting container {name}"), e))
     }
 
     /// Stops a container, waiting up to `timeout` seconds before the engine kills it.
@@ -188,7 +188,7 @@ impl Engine {
             Ok(()) => Ok(()),
             // Already stopped.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
-            Err(e) => Err(EngineError::during(format!("stopping container {name}"), e)),
+            Err(e) => Err(self.error(format!("stopping container {name}"), e)),
         }
     }
 
@@ -198,7 +198,7 @@ impl Engine {
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            Err(e) => Err(EngineError::during(format!("removing container {name}"), e)),
+            Err(e) => Err(self.error(format!("removing container {name}"), e)),
         }
     }
 
@@ -207,14 +207,14 @@ impl Engine {
         self.docker
             .rename_container(id, options)
             .await
-            .map_err(|e| EngineError::during(format!("renaming container to {new_name}"), e))
+            .map_err(|e| self.error(format!("renaming container to {new_name}"), e))
     }
 
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         match self.docker.remove_network(name).await {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            Err(e) => Err(EngineError::during(format!("removing network {name}"), e)),
+            Err(e) => Err(self.error(format!("removing network {name}"), e)),
         }
     }
 
@@ -223,7 +223,7 @@ impl Engine {
         self.docker
             .remove_volume(name, None::<RemoveVolumeOptions>)
             .await
-            .map_err(|e| EngineError::during(format!("removing volume {name}"), e))
+            .map_err(|e| self.error(format!("removing volume {name}"), e))
     }
 }
 

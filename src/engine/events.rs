@@ -46,11 +46,13 @@ impl Engine {
             .since(&since.to_string())
             .filters(&filters)
             .build();
-        self.docker.events(Some(options)).filter_map(|item| async move {
-            match item {
+        let engine = self.clone();
+        self.docker.events(Some(options)).filter_map(move |item| {
+            let result = match item {
                 Ok(message) => parse(message).map(Ok),
-                Err(e) => Some(Err(EngineError::during("reading engine events", e))),
-            }
+                Err(e) => Some(Err(engine.error("reading engine events", e))),
+            };
+            async move { result }
         })
     }
 }

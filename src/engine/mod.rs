@@ -34,14 +34,48 @@ pub enum EngineError {
     Refused(String),
 }
 
-impl EngineError {
+/// A client for one engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    pub host: String,
+}
+
+impl Engine {
+    /// Prepares a client for `DOCKER_HOST`, or the default local socket. No request is sent:
+    /// the first call reports an engine that is not running or not reachable.
+    pub fn connect() -> Result<Engine, EngineError> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| classify(&host, e))?
+            .with_timeout(REQUEST_TIMEOUT);
+        Ok(Engine { docker, host })
+    }
+
+    /// Asks the engine for its version and refuses one whose API is too old. Called before the
+    /// first change, so a no-op `up` makes no call but its list calls.
+    pub async fn check_version(&self) -> Result<Version, EngineError> {
+        let version = self.docker.version().await.map_err(|e| classify(&self.host, e))?;
+        let api_version = version.api_version.unwrap_or_default();
+        if parse_api(&api_version).is_none_or(|v| v < MIN_API_VERSION) {
+            return Err(EngineError::TooOld {
+                host: self.host.clone(),
+                found: api_version,
+            });
+        }
+        Ok(Version {
+            api: api_version,
+            server: version.version.unwrap_or_default(),
+        })
+    }
+
     /// Wraps an error from one request, naming what was being done.
-    pub fn during(what: impl std::fmt::Display, err: bollard::errors::Error) -> EngineError {
+    pub fn error(&self, what: impl std::fmt::Display, err: bollard::errors::Error) -> EngineError {
         match err {
             bollard::errors::Error::DockerResponseServerError { message, .. } => {
                 EngineError::Refused(format!("{what}: {message}"))
             }
-            other => match classify("the engine", other) {
+            other => match classify(&self.host, other) {
                 EngineError::Other { detail, .. } => EngineError::Refused(format!("{what}: {detail}")),
                 e => e,
             },
@@ -49,37 +83,11 @@ impl EngineError {
     }
 }
 
-/// A connected engine that answered a version request.
+/// The engine's versions.
 #[derive(Debug, Clone)]
-pub struct Engine {
-    pub docker: Docker,
-    pub host: String,
-    pub api_version: String,
-    pub server_version: String,
-}
-
-impl Engine {
-    /// Connects to `DOCKER_HOST`, or the default local socket, and checks the API version.
-    pub async fn connect() -> Result<Engine, EngineError> {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-        let docker = Docker::connect_with_defaults()
-            .map_err(|e| classify(&host, e))?
-            .with_timeout(REQUEST_TIMEOUT);
-        let version = docker.version().await.map_err(|e| classify(&host, e))?;
-        let api_version = version.api_version.unwrap_or_default();
-        if parse_api(&api_version).is_none_or(|v| v < MIN_API_VERSION) {
-            return Err(EngineError::TooOld {
-                host,
-                found: api_version,
-            });
-        }
-        Ok(Engine {
-            docker,
-            host,
-            api_version,
-            server_version: version.version.unwrap_or_default(),
-        })
-    }
+pub struct Version {
+    pub api: String,
+    pub server: String,
 }
 
 fn parse_api(v: &str) -> Option<(u32, u32)> {

@@ -27,10 +27,10 @@ impl Engine {
         let volumes = self.docker.list_volumes(None::<ListVolumesOptions>);
         let images = self.docker.list_images(None::<ListImagesOptions>);
         let (containers, networks, volumes, images) = tokio::join!(containers, networks, volumes, images);
-        let containers = containers.map_err(|e| EngineError::during("listing containers", e))?;
-        let networks = networks.map_err(|e| EngineError::during("listing networks", e))?;
-        let volumes = volumes.map_err(|e| EngineError::during("listing volumes", e))?;
-        let images = images.map_err(|e| EngineError::during("listing images", e))?;
+        let containers = containers.map_err(|e| self.error("listing containers", e))?;
+        let networks = networks.map_err(|e| self.error("listing networks", e))?;
+        let volumes = volumes.map_err(|e| self.error("listing volumes", e))?;
+        let images = images.map_err(|e| self.error("listing images", e))?;
 
         let mut out = Observed::default();
         for c in containers {

@@ -89,3 +89,175 @@ pub fn project_dir(files: &[(&str, &str)]) -> PathBuf {
 
 /// The busybox image tests/setup-engine.sh builds from scratch (no registry is reachable).
 pub const TEST_IMAGE: &str = "composed-test/busybox:1";
+
+/// Whether a Docker engine answers (`docker info`).
+pub fn engine_available() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs the docker CLI; panics with its stderr when it fails.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A compose project in a temp directory, removed from the engine (volumes included) on drop.
+pub struct Fixture {
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+impl Fixture {
+    /// `name` must be unique per test: tests run in parallel on one engine.
+    pub fn new(name: &str, compose: &str) -> Fixture {
+        let dir = project_dir(&[("compose.yaml", compose)]);
+        let f = Fixture {
+            dir,
+            name: name.to_string(),
+        };
+        f.cleanup();
+        f
+    }
+
+    pub fn write(&self, compose: &str) {
+        std::fs::write(self.dir.join("compose.yaml"), compose).unwrap();
+    }
+
+    /// Runs `composed ARGS -p NAME` in the project directory.
+    pub fn composed(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-p", &self.name]);
+        composed(&self.dir, &all)
+    }
+
+    /// `composed up`, asserting success.
+    pub fn up(&self) -> String {
+        let (code, out, err) = self.composed(&["up"]);
+        assert_eq!(code, 0, "composed up failed:\n{out}\n{err}");
+        out
+    }
+
+    /// Container name -> id, for every container of the project.
+    pub fn containers(&self) -> std::collections::BTreeMap<String, String> {
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.ID}}"])
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(n, i)| (n.to_string(), i.to_string())))
+            .collect()
+    }
+
+    pub fn cleanup(&self) {
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        let ids = docker(&["ps", "-aq", "--filter", &filter]);
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.lines());
+            docker(&args);
+        }
+        for kind in ["network", "volume"] {
+            let names = docker(&[kind, "ls", "-q", "--filter", &filter]);
+            for n in names.lines() {
+                let _ = Command::new("docker").args([kind, "rm", n]).output();
+            }
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// A Unix-socket proxy in front of the engine that records the request line of every API call.
+pub struct CountingProxy {
+    pub socket: PathBuf,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl CountingProxy {
+    pub fn start() -> CountingProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let socket = std::env::temp_dir().join(format!("composed-proxy-{}-{}.sock", std::process::id(), rand_suffix()));
+        let _ = std::fs::remove_file(&socket);
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let listener = runtime
+            .block_on(async { tokio::net::UnixListener::bind(&socket) })
+            .unwrap();
+        let seen = requests.clone();
+        runtime.spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let Ok(mut engine) = tokio::net::UnixStream::connect("/var/run/docker.sock").await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.split();
+                    let (mut er, mut ew) = engine.split();
+                    let upstream = async {
+                        let mut buf = vec![0u8; 65536];
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            for line in String::from_utf8_lossy(&buf[..n]).lines() {
+                                let method = line.split(' ').next().unwrap_or("");
+                                if ["GET", "POST", "DELETE", "PUT", "HEAD"].contains(&method) && line.contains(" /") {
+                                    seen.lock().unwrap().push(line.to_string());
+                                }
+                            }
+                            if ew.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = ew.shutdown().await;
+                    };
+                    let downstream = tokio::io::copy(&mut er, &mut cw);
+                    let _ = tokio::join!(upstream, downstream);
+                });
+            }
+        });
+        CountingProxy {
+            socket,
+            requests,
+            runtime,
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = &self.runtime;
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
