@@ -147,7 +147,7 @@ pub fn container_spec(project: &Project, service: &Service, number: u32) -> Resu
     let memory = service.mem_limit.or(limits.and_then(|l| l.memory));
     let cpus = service.cpus.or(limits.and_then(|l| l.cpus));
 
-    let (network_mode, endpoints) = networking(project, service)?;
+    let (network_mode, endpoints) = networking(project, service, &name)?;
     let mut endpoints = endpoints.into_iter();
     let first = endpoints.next();
     let extra_networks: Vec<(String, EndpointSettings)> = endpoints.collect();
@@ -266,7 +266,8 @@ pub fn container_spec(project: &Project, service: &Service, number: u32) -> Resu
         tty: Some(service.tty),
         open_stdin: Some(service.stdin_open),
         stop_signal: service.stop_signal.clone(),
-        stop_timeout: Some(stop_timeout),
+        // Unset means the engine's default (10 s), as compose leaves it.
+        stop_timeout: service.stop_grace_period.map(|d| d.as_secs() as i64),
         healthcheck,
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host_config),
@@ -368,7 +369,11 @@ fn propagation(p: &str) -> Result<MountBindOptionsPropagationEnum, String> {
 }
 
 /// The network mode and the endpoints (engine network name, settings), primary first.
-fn networking(project: &Project, service: &Service) -> Result<(String, Vec<(String, EndpointSettings)>), SpecError> {
+fn networking(
+    project: &Project,
+    service: &Service,
+    container_name: &str,
+) -> Result<(String, Vec<(String, EndpointSettings)>), SpecError> {
     if let Some(mode) = &service.network_mode {
         let mode = match mode.strip_prefix("service:") {
             Some(other) => {
@@ -393,7 +398,8 @@ fn networking(project: &Project, service: &Service) -> Result<(String, Vec<(Stri
             .get(key)
             .map(|n| n.name.clone())
             .unwrap_or_else(|| key.clone());
-        let mut aliases = vec![service.name.clone()];
+        // The container's own name and the service name, as compose sets them.
+        let mut aliases = vec![container_name.to_string(), service.name.clone()];
         if let Some(s) = settings {
             aliases.extend(s.aliases.iter().cloned());
         }
@@ -486,7 +492,10 @@ mod tests {
         assert_eq!(mounts[1].read_only, Some(true));
         assert_eq!(hc.network_mode.as_deref(), Some("p_back"));
         let ep = &b.networking_config.as_ref().unwrap().endpoints_config.as_ref().unwrap()["p_back"];
-        assert_eq!(ep.aliases.as_deref(), Some(&["web".to_string(), "w".to_string()][..]));
+        assert_eq!(
+            ep.aliases.as_deref(),
+            Some(&["p-web-1".to_string(), "web".to_string(), "w".to_string()][..])
+        );
         assert_eq!(b.stop_timeout, Some(30));
         assert_eq!(b.healthcheck.as_ref().unwrap().interval, Some(2_000_000_000));
         assert_eq!(
