@@ -16,7 +16,7 @@ need_root() {
 
 install_packages() {
   if command -v dockerd >/dev/null && command -v docker-compose >/dev/null \
-    && command -v busybox >/dev/null && command -v dbus-daemon >/dev/null; then
+    && command -v busybox >/dev/null && command -v dbus-daemon >/dev/null && command -v docker-registry >/dev/null; then
     return
   fi
   if [ ! -f /etc/apt/sources.list.d/trixie.sources ]; then
@@ -33,7 +33,7 @@ X
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq -t trixie docker.io containerd runc docker-compose >/dev/null
-  apt-get install -y -qq busybox-static dbus >/dev/null
+  apt-get install -y -qq busybox-static dbus docker-registry >/dev/null
 }
 
 start_engine() {
