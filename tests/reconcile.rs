@@ -313,3 +313,74 @@ services:
     let (_, plan, _) = f.composed(&["plan"]);
     assert!(plan.contains("up to date"), "{plan}");
 }
+
+#[test]
+fn a_build_section_is_built_through_the_engine() {
+    if !engine() {
+        return;
+    }
+    let f = Fixture::new(
+        "ctest-build",
+        "services:\n  app:\n    build:\n      context: ./app\n      args: {GREETING: built-by-composed}\n",
+    );
+    std::fs::create_dir_all(f.dir.join("app")).unwrap();
+    std::fs::write(
+        f.dir.join("app/Dockerfile"),
+        "FROM composed-test/server:1\nARG GREETING\nRUN echo $GREETING > /greeting\n",
+    )
+    .unwrap();
+    let (_, plan, _) = f.composed(&["plan"]);
+    assert!(plan.contains("build ctest-build-app"), "{plan}");
+    let out = f.up();
+    assert!(out.contains("app: running"), "{out}");
+    assert_eq!(
+        docker(&["exec", "ctest-build-app-1", "cat", "/greeting"]),
+        "built-by-composed"
+    );
+    let _ = Command::new("docker").args(["rmi", "-f", "ctest-build-app"]).output();
+}
+
+#[test]
+fn engine_errors_are_clear() {
+    if !engine() {
+        return;
+    }
+    let f = Fixture::new("ctest-errors", "services:\n  a:\n    image: composed-test/server:1\n");
+    let out = Command::new(support::composed_bin())
+        .args(["ps", "-p", &f.name])
+        .current_dir(&f.dir)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("the Docker engine at unix:///nonexistent/docker.sock is not running"),
+        "{err}"
+    );
+
+    // An unprivileged user on the root-owned socket. The binary and the file are copied where
+    // that user can reach them (the checkout may be under a private home directory).
+    let shared = std::env::temp_dir().join(format!("composed-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&shared).unwrap();
+    let bin = shared.join("composed");
+    std::fs::copy(support::composed_bin(), &bin).unwrap();
+    std::fs::copy(f.dir.join("compose.yaml"), shared.join("compose.yaml")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&shared, &bin] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(shared.join("compose.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["ps", "-p", &f.name, "-f"])
+        .arg(shared.join("compose.yaml"))
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&shared);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("permission denied on the Docker socket"), "{err}");
+}
