@@ -192,6 +192,17 @@ async fn project_and_engine(args: &ProjectArgs) -> Option<(Loaded, crate::engine
     }
 }
 
+/// The project's observed state, or `None` after printing why it could not be read.
+async fn observe_reporting(engine: &crate::engine::Engine, project: &str) -> Option<crate::observed::Observed> {
+    match engine.observe(project).await {
+        Ok(o) => Some(o),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
 fn print_progress(subject: &str, what: &str) {
     eprintln!("{subject}: {what}");
 }
@@ -202,12 +213,8 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let project = &loaded.project;
-    let observed = match engine.observe(&project.name).await {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(observed) = observe_reporting(&engine, &project.name).await else {
+        return ExitCode::FAILURE;
     };
     let plan = crate::plan::plan(project, &observed);
     if plan.is_noop() && !wait {
@@ -245,12 +252,8 @@ pub async fn down(args: &ProjectArgs, volumes: bool) -> ExitCode {
     let Some((loaded, engine)) = project_and_engine(args).await else {
         return ExitCode::FAILURE;
     };
-    let observed = match engine.observe(&loaded.project.name).await {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(observed) = observe_reporting(&engine, &loaded.project.name).await else {
+        return ExitCode::FAILURE;
     };
     let report = crate::execute::down(&engine, &loaded.project, &observed, volumes, &print_progress).await;
     for e in &report.errors {
@@ -268,16 +271,11 @@ pub async fn plan(args: &ProjectArgs) -> ExitCode {
     let Some((loaded, engine)) = project_and_engine(args).await else {
         return ExitCode::FAILURE;
     };
-    match engine.observe(&loaded.project.name).await {
-        Ok(observed) => {
-            print!("{}", crate::plan::plan(&loaded.project, &observed));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let Some(observed) = observe_reporting(&engine, &loaded.project.name).await else {
+        return ExitCode::FAILURE;
+    };
+    print!("{}", crate::plan::plan(&loaded.project, &observed));
+    ExitCode::SUCCESS
 }
 
 /// `ps`: the project's containers.
@@ -285,12 +283,8 @@ pub async fn ps(args: &ProjectArgs) -> ExitCode {
     let Some((loaded, engine)) = project_and_engine(args).await else {
         return ExitCode::FAILURE;
     };
-    let observed = match engine.observe(&loaded.project.name).await {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(observed) = observe_reporting(&engine, &loaded.project.name).await else {
+        return ExitCode::FAILURE;
     };
     println!("{:<30} {:<20} {:<12} {:<10}", "NAME", "SERVICE", "STATE", "HEALTH");
     let mut containers = observed.containers.clone();

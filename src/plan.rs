@@ -341,29 +341,10 @@ impl fmt::Display for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{self, Options};
     use crate::observed::{ObservedContainer, ObservedObject};
 
     fn project(yaml: &str) -> Project {
-        let dir = std::env::temp_dir().join(format!("composed-plan-{}-{:x}", std::process::id(), fxhash(yaml)));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-        let opts = Options {
-            project_dir: Some(dir),
-            project_name: Some("p".into()),
-            environment: Some(Default::default()),
-            ..Options::default()
-        };
-        load::load(&opts)
-            .map_err(|f| format!("{:?}", f.diagnostics))
-            .unwrap()
-            .project
-    }
-
-    fn fxhash(s: &str) -> u64 {
-        s.bytes().fold(1469598103934665603u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(1099511628211)
-        })
+        crate::load::test_project(yaml)
     }
 
     /// The observed state after a successful `up` of `p`: every container running and current.

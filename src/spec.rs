@@ -448,22 +448,9 @@ fn canonicalise(v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{self, Options};
 
     fn project(yaml: &str) -> Project {
-        let dir = std::env::temp_dir().join(format!("composed-spec-{}-{}", std::process::id(), yaml.len()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-        let opts = Options {
-            project_dir: Some(dir),
-            project_name: Some("p".into()),
-            environment: Some(Default::default()),
-            ..Options::default()
-        };
-        load::load(&opts)
-            .map_err(|f| format!("{:?}", f.diagnostics))
-            .unwrap()
-            .project
+        crate::load::test_project(yaml)
     }
 
     #[test]
