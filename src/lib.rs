@@ -15,4 +15,5 @@ pub mod model;
 pub mod observed;
 pub mod plan;
 pub mod spec;
+pub mod supervise;
 pub mod yaml;

@@ -184,9 +184,20 @@ pub struct Service {
     pub profiles: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    /// The service's `x-` keys, as JSON (`x-composed` is read from here).
+    /// The service's `x-` keys, as JSON.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, serde_json::Value>,
+    /// composed's own settings, from `x-composed`.
+    #[serde(skip)]
+    pub composed: ComposedSettings,
+}
+
+/// A service's `x-composed` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ComposedSettings {
+    /// Restart the container when its healthcheck reports it unhealthy. Default: on for services
+    /// that have a restart policy.
+    pub restart_on_unhealthy: Option<bool>,
 }
 
 impl Service {

@@ -327,7 +327,22 @@ impl ServiceConversion<'_, '_> {
             scale: scale.map(|s| s.value),
             profiles: profiles.unwrap_or_default(),
             platform,
+            composed: self.composed_settings(&extensions),
             extensions: extensions.iter().map(|e| (e.key.clone(), to_json(&e.value))).collect(),
+        }
+    }
+
+    /// Decodes `x-composed`, with located errors for unknown keys and wrong types.
+    fn composed_settings(&mut self, extensions: &[crate::yaml::Entry]) -> ComposedSettings {
+        let Some(entry) = extensions.iter().find(|e| e.key == "x-composed") else {
+            return ComposedSettings::default();
+        };
+        let mut cx = crate::load::decode::Cx::new(self.diags);
+        cx.push(format!("services.{}.x-composed", self.name));
+        let raw = <RawComposedSettings as crate::load::decode::Decode>::decode(&entry.value, &mut cx);
+        let raw = raw.unwrap_or_default();
+        ComposedSettings {
+            restart_on_unhealthy: raw.restart_on_unhealthy,
         }
     }
 

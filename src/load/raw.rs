@@ -457,3 +457,10 @@ decode_struct! {
         labels: ListOrMap = "labels",
     }
 }
+
+decode_struct! {
+    /// A service's `x-composed` block: composed's own settings.
+    pub struct RawComposedSettings {
+        restart_on_unhealthy: bool = "restart-on-unhealthy",
+    }
+}

@@ -1,0 +1,100 @@
+//! Restart backoff: an iterator of delays that doubles from `initial` up to `max`, and starts over
+//! once a container has run for `reset_after` without dying.
+//!
+//! Defaults, compared with the systems in `shared/notes/anchors.md`: kubelet waits 10 s doubling
+//! to 300 s (newer: 1 s to 60 s) and resets after 10 minutes without a crash; systemd restarts
+//! after `RestartSec=` (100 ms) and gives up after 5 starts in 10 s. composed takes 1 s doubling to
+//! 60 s, reset after 5 minutes of running: the first restart is as quick as Docker's own, a crash
+//! loop settles at one attempt a minute (never spinning the CPU), and a service that recovered
+//! gets quick restarts again.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub reset_after: Duration,
+    next: Duration,
+    attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Duration::from_secs(300),
+        )
+    }
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration, reset_after: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            reset_after,
+            next: initial,
+            attempts: 0,
+        }
+    }
+
+    /// How many restarts this backoff has handed out since its last reset.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// A container that ran for `ran` before it died: resets the backoff when that was long enough.
+    pub fn observe_run(&mut self, ran: Duration) {
+        if ran >= self.reset_after {
+            self.reset();
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.initial;
+        self.attempts = 0;
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        self.attempts += 1;
+        Some(delay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_to_the_cap_and_resets_after_a_long_run() {
+        let mut b = Backoff::default();
+        let first: Vec<u64> = b.by_ref().take(8).map(|d| d.as_secs()).collect();
+        assert_eq!(first, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(b.attempts(), 8);
+        b.observe_run(Duration::from_secs(10));
+        assert_eq!(b.next(), Some(Duration::from_secs(60)), "a short run does not reset");
+        b.observe_run(Duration::from_secs(300));
+        assert_eq!(b.attempts(), 0);
+        assert_eq!(b.next(), Some(Duration::from_secs(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_crash_loop_waits_out_its_delays() {
+        // On paused time: ten restarts of a container that dies at once take the sum of the
+        // delays, so a crash loop cannot spin.
+        let start = tokio::time::Instant::now();
+        let mut b = Backoff::default();
+        for _ in 0..10 {
+            tokio::time::sleep(b.next().unwrap()).await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_secs(1 + 2 + 4 + 8 + 16 + 32 + 60 * 4));
+    }
+}
