@@ -6,6 +6,7 @@
 //! talks to Docker, and [`cli`] holds the command-line front ends.
 
 pub mod cli;
+pub mod daemon;
 pub mod diag;
 pub mod engine;
 pub mod execute;

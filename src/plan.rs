@@ -106,8 +106,14 @@ impl Plan {
     }
 }
 
-/// Compares desired and observed state.
+/// Compares desired and observed state; exited containers are started again (as `up` does).
 pub fn plan(project: &Project, observed: &Observed) -> Plan {
+    plan_with(project, observed, true)
+}
+
+/// Like [`plan`]; with `start_exited` false, a container that exited is left to supervision
+/// (the daemon's resyncs), and only one that was never started is started.
+pub fn plan_with(project: &Project, observed: &Observed, start_exited: bool) -> Plan {
     let mut out = Plan {
         project: project.name.clone(),
         networks: Vec::new(),
@@ -134,7 +140,7 @@ pub fn plan(project: &Project, observed: &Observed) -> Plan {
     let mut recreated: BTreeSet<String> = BTreeSet::new();
     for name in project.start_order() {
         let service = &project.services[name];
-        let step = plan_service(project, service, observed, &recreated, &mut out.removals);
+        let step = plan_service(project, service, observed, &recreated, &mut out.removals, start_exited);
         if step
             .containers
             .iter()
@@ -163,6 +169,7 @@ fn plan_service(
     observed: &Observed,
     recreated: &BTreeSet<String>,
     removals: &mut Vec<Removal>,
+    start_exited: bool,
 ) -> ServiceStep {
     let image = identity::image_name(project, service);
     let present = observed.images.get(&identity::normalise_image(&image));
@@ -265,6 +272,7 @@ fn plan_service(
                 },
                 None => ContainerStep::Keep { id, name },
             },
+            (None, ContainerState::Exited | ContainerState::Dead) if !start_exited => ContainerStep::Keep { id, name },
             (None, _) => ContainerStep::Start { id, name },
         });
     }
@@ -526,6 +534,15 @@ mod tests {
             assert_eq!(got, want, "{what}");
         }
         assert!(plan(&app, &converged(&app)).is_noop());
+        let mut exited = converged(&app);
+        exited
+            .containers
+            .iter_mut()
+            .for_each(|c| c.state = ContainerState::Exited);
+        assert!(
+            plan_with(&app, &exited, false).is_noop(),
+            "resyncs leave exited containers to supervision"
+        );
     }
 
     #[test]

@@ -1,16 +1,35 @@
-//! `composed`: the daemon (to come) and its one-shot commands.
+//! `composed`: the daemon (no subcommand) and its one-shot commands.
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
 use composed::cli::{self, Format, ProjectArgs};
+use composed::daemon;
 
 /// Runs Docker Compose projects as first-class systemd services.
+///
+/// Without a command, runs the daemon: every project in --root (NAME.yaml, NAME.yml, or NAME/
+/// with a compose file), or the one --project names.
 #[derive(Debug, Parser)]
 #[command(name = "composed", version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Directory of projects the daemon manages
+    #[arg(long, value_name = "DIR", default_value = "/etc/composed")]
+    root: PathBuf,
+    /// Manage exactly this project (a directory or a compose file) instead of --root
+    #[arg(long, value_name = "PATH")]
+    project: Option<PathBuf>,
+    /// Where the daemon keeps its per-project locks [default: $RUNTIME_DIRECTORY or /run/composed]
+    #[arg(long, value_name = "DIR")]
+    runtime_dir: Option<PathBuf>,
+    /// Seconds between the slow resyncs that catch anything the event stream missed
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    resync: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,7 +68,21 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let Some(command) = cli.command else {
+        init_logging();
+        let runtime_dir = cli
+            .runtime_dir
+            .or_else(|| std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/run/composed"));
+        let config = daemon::Config {
+            root: cli.root,
+            project: cli.project,
+            runtime_dir,
+            resync: Duration::from_secs(cli.resync.max(1)),
+        };
+        return runtime().block_on(daemon::run(config));
+    };
+    match command {
         Command::Check(args) => cli::check(&args),
         Command::Config { project, format } => cli::config(&project, format),
         Command::Up { project, wait } => runtime().block_on(cli::up(&project, wait)),
@@ -64,4 +97,22 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("the async runtime starts")
+}
+
+/// The daemon's own logs: to stderr, which systemd puts in the journal under composed's unit
+/// (without timestamps there: the journal has its own). `RUST_LOG` sets the level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
 }

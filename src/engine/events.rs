@@ -13,6 +13,7 @@ use crate::identity;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerEvent {
     pub id: String,
+    pub project: String,
     pub service: String,
     pub number: u32,
     pub kind: EventKind,
@@ -38,9 +39,22 @@ impl Engine {
         project: &str,
         since: i64,
     ) -> impl Stream<Item = Result<ContainerEvent, EngineError>> + use<> {
+        self.labelled_events(&format!("{}={project}", identity::PROJECT), since)
+    }
+
+    /// Container events of every container carrying `label` (`KEY` or `KEY=VALUE`).
+    pub fn labelled_events(
+        &self,
+        label: &str,
+        since: i64,
+    ) -> impl Stream<Item = Result<ContainerEvent, EngineError>> + use<> {
+        // Only the events composed acts on: healthcheck runs alone would add three `exec_*`
+        // events per container and interval.
+        let actions = ["start", "die", "health_status", "oom", "destroy"];
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
-            ("label".to_string(), vec![format!("{}={project}", identity::PROJECT)]),
+            ("label".to_string(), vec![label.to_string()]),
+            ("event".to_string(), actions.iter().map(|a| a.to_string()).collect()),
         ]);
         let options = EventsOptionsBuilder::default()
             .since(&since.to_string())
@@ -74,6 +88,7 @@ fn parse(message: EventMessage) -> Option<ContainerEvent> {
     };
     Some(ContainerEvent {
         id: actor.id?,
+        project: attributes.get(identity::PROJECT)?.clone(),
         service: attributes.get(identity::SERVICE)?.clone(),
         number: attributes
             .get(identity::NUMBER)

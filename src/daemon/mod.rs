@@ -1,0 +1,652 @@
+//! The daemon: keeps every managed project converged, supervises its containers, reloads edited
+//! files, and tells systemd the truth.
+//!
+//! One loop, one closed [`Event`] enum: engine events, file changes, restart timers, finished
+//! reconciles, signals, the watchdog tick and a slow resync. Reconciles run as tasks (so signals
+//! and other projects are never blocked) and report back as events. A bad edit keeps the last
+//! good configuration running.
+
+pub mod guard;
+pub mod project;
+pub mod sources;
+pub mod systemd;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::engine::Engine;
+use crate::engine::events::ContainerEvent;
+use crate::execute::{self, Report};
+use crate::identity;
+use crate::observed::Observed;
+use crate::supervise::backoff::Backoff;
+use project::{Action, ProjectRuntime, Reload};
+
+/// How the daemon was started.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Manage every project in this directory...
+    pub root: PathBuf,
+    /// ...or exactly this one (a directory or a compose file).
+    pub project: Option<PathBuf>,
+    /// Where the per-project lock files live.
+    pub runtime_dir: PathBuf,
+    /// The slow periodic resync, for anything the event stream missed.
+    pub resync: Duration,
+}
+
+#[derive(Debug)]
+enum Event {
+    Engine(ContainerEvent),
+    EngineLost(String),
+    EngineBack,
+    FilesChanged,
+    RestartDue {
+        project: String,
+        service: String,
+        number: u32,
+        id: String,
+    },
+    Restarted {
+        project: String,
+        service: String,
+        result: Result<(), String>,
+    },
+    Applied {
+        project: String,
+        result: Result<(Report, Observed), String>,
+    },
+    Signal(Signal),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Terminate,
+    Reload,
+}
+
+struct Daemon {
+    config: Config,
+    engine: Engine,
+    projects: BTreeMap<String, ProjectRuntime>,
+    tx: mpsc::UnboundedSender<Event>,
+    ready_sent: bool,
+    engine_up: bool,
+    /// The last STATUS sent, so an unchanged line is not sent again.
+    last_status: std::cell::RefCell<String>,
+}
+
+/// Runs until SIGTERM; returns the exit code.
+pub async fn run(config: Config) -> ExitCode {
+    let engine = match Engine::connect() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut wait = Backoff::new(Duration::from_secs(1), Duration::from_secs(10), Duration::MAX);
+    while let Err(e) = engine.check_version().await {
+        if matches!(
+            e,
+            crate::engine::EngineError::TooOld { .. } | crate::engine::EngineError::PermissionDenied { .. }
+        ) {
+            tracing::error!("{e}");
+            systemd::status(&e.to_string());
+            return ExitCode::FAILURE;
+        }
+        systemd::status(&format!("waiting for the Docker engine: {e}"));
+        tracing::warn!("{e}; retrying");
+        tokio::time::sleep(wait.next().unwrap_or_default()).await;
+    }
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    spawn_signals(tx.clone());
+    let mut daemon = Daemon {
+        config,
+        engine,
+        projects: BTreeMap::new(),
+        tx: tx.clone(),
+        ready_sent: false,
+        engine_up: true,
+        last_status: Default::default(),
+    };
+    if let Err(message) = daemon.add_projects() {
+        tracing::error!("{message}");
+        systemd::status(&message);
+        return ExitCode::FAILURE;
+    }
+    let _watcher = spawn_watcher(&daemon, tx.clone());
+    daemon.follow_engine(now_secs() - 1);
+    for name in daemon.projects.keys().cloned().collect::<Vec<_>>() {
+        daemon.reconcile(&name, true);
+    }
+    daemon.update_status();
+
+    let mut watchdog = systemd::watchdog_interval().map(|d| tokio::time::interval(d / 2));
+    let mut resync = tokio::time::interval(daemon.config.resync);
+    resync.tick().await;
+    let mut debounce: Option<tokio::time::Instant> = None;
+    loop {
+        let event = tokio::select! {
+            Some(event) = rx.recv() => event,
+            _ = tick(&mut watchdog) => {
+                if daemon.engine_up && daemon.engine.docker.ping().await.is_ok() {
+                    systemd::watchdog();
+                }
+                continue;
+            }
+            _ = resync.tick() => {
+                for name in daemon.projects.keys().cloned().collect::<Vec<_>>() {
+                    daemon.reconcile(&name, false);
+                }
+                continue;
+            }
+            _ = sleep_until(debounce) => {
+                debounce = None;
+                daemon.reload(false).await;
+                continue;
+            }
+        };
+        match event {
+            Event::Signal(Signal::Terminate) => return daemon.shutdown().await,
+            Event::Signal(Signal::Reload) => daemon.reload(true).await,
+            Event::FilesChanged => debounce = Some(tokio::time::Instant::now() + Duration::from_millis(300)),
+            other => daemon.handle(other),
+        }
+    }
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    fn single(&self) -> bool {
+        self.config.project.is_some()
+    }
+
+    /// Finds, locks and loads the projects. In single-project mode every failure is fatal.
+    fn add_projects(&mut self) -> Result<(), String> {
+        let sources = match &self.config.project {
+            Some(path) => vec![sources::single(path)],
+            None => sources::scan(&self.config.root),
+        };
+        for source in sources {
+            if self.projects.contains_key(&source.name) {
+                continue;
+            }
+            let lock = match guard::lock(&self.config.runtime_dir, &source.name) {
+                Ok(l) => l,
+                Err(e) if self.single() => return Err(e),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    continue;
+                }
+            };
+            let name = source.name.clone();
+            let mut rt = ProjectRuntime::new(source, lock);
+            if let Reload::Refused(errors) = rt.reload() {
+                for e in &errors {
+                    tracing::error!(project = %name, "{e}");
+                }
+                if self.single() {
+                    return Err(format!(
+                        "{name}: {}",
+                        errors
+                            .first()
+                            .cloned()
+                            .unwrap_or_default()
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+            tracing::info!(project = %name, "managing project");
+            self.projects.insert(name, rt);
+        }
+        Ok(())
+    }
+
+    /// Follows the engine's events for every container composed manages.
+    fn follow_engine(&self, since: i64) {
+        let stream = self
+            .engine
+            .labelled_events(&format!("{}=composed", identity::MANAGED_BY), since);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(event) => {
+                        if tx.send(Event::Engine(event)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Event::EngineLost(e.to_string()));
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Event::EngineLost("the event stream ended".into()));
+        });
+    }
+
+    /// Observes, plans and applies one project in a task; the result comes back as an event.
+    fn reconcile(&mut self, name: &str, start_exited: bool) {
+        let Some(rt) = self.projects.get_mut(name) else { return };
+        let Some(project) = rt.project.clone() else { return };
+        if rt.applying || !self.engine_up {
+            rt.resync_pending = true;
+            return;
+        }
+        rt.applying = true;
+        let engine = self.engine.clone();
+        let tx = self.tx.clone();
+        let name = name.to_string();
+        tokio::spawn(async move {
+            let result = async {
+                let observed = engine.observe(&project.name).await.map_err(|e| e.to_string())?;
+                let plan = crate::plan::plan_with(&project, &observed, start_exited);
+                if plan.is_noop() && !start_exited {
+                    return Ok((Report::default(), observed));
+                }
+                if !plan.is_noop() {
+                    let pulls = plan.services.iter().any(|s| {
+                        matches!(
+                            s.image,
+                            crate::plan::ImageStep::Pull(_) | crate::plan::ImageStep::Build(_)
+                        )
+                    });
+                    if pulls {
+                        systemd::extend_timeout(Duration::from_secs(300));
+                    }
+                }
+                let progress = |subject: &str, what: &str| tracing::info!(project = %project.name, "{subject}: {what}");
+                let report = execute::apply(
+                    &engine,
+                    &project,
+                    &observed,
+                    plan,
+                    execute::Options { wait: true },
+                    &progress,
+                )
+                .await;
+                let observed = engine.observe(&project.name).await.map_err(|e| e.to_string())?;
+                Ok((report, observed))
+            }
+            .await;
+            let _ = tx.send(Event::Applied { project: name, result });
+        });
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Engine(e) => {
+                let now = Instant::now();
+                let actions = match self.projects.get_mut(&e.project) {
+                    Some(rt) => rt.on_event(&e, now),
+                    None => Vec::new(),
+                };
+                for action in actions {
+                    self.act(&e.project, action);
+                }
+            }
+            Event::RestartDue {
+                project,
+                service,
+                number: _,
+                id,
+            } => {
+                let engine = self.engine.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = engine.start_container(&id, &id).await.map_err(|e| e.to_string());
+                    let _ = tx.send(Event::Restarted {
+                        project,
+                        service,
+                        result,
+                    });
+                });
+            }
+            Event::Restarted {
+                project,
+                service,
+                result,
+            } => {
+                let Some(rt) = self.projects.get_mut(&project) else {
+                    return;
+                };
+                match result {
+                    Ok(()) => {
+                        tracing::info!(project = %project, service = %service, "restarted");
+                        let dependents = rt.restart_dependents(&service);
+                        let engine = self.engine.clone();
+                        tokio::spawn(async move {
+                            for (id, name, timeout) in dependents {
+                                tracing::info!("restarting {name}: its dependency {service} restarted");
+                                let _ = engine.stop_container(&id, &name, timeout).await;
+                                let _ = engine.start_container(&id, &name).await;
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::error!(project = %project, service = %service, "restart failed: {e}");
+                        if let Some(s) = rt.services.get_mut(&service) {
+                            s.state = project::ServiceState::Failed(e);
+                        }
+                    }
+                }
+            }
+            Event::Applied { project, result } => self.applied(&project, result),
+            Event::EngineLost(reason) => {
+                if self.engine_up {
+                    tracing::error!("lost the Docker engine: {reason}; reconnecting");
+                    self.engine_up = false;
+                    let engine = self.engine.clone();
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let mut wait = Backoff::new(Duration::from_secs(1), Duration::from_secs(30), Duration::MAX);
+                        while engine.check_version().await.is_err() {
+                            tokio::time::sleep(wait.next().unwrap_or_default()).await;
+                        }
+                        let _ = tx.send(Event::EngineBack);
+                    });
+                }
+            }
+            Event::EngineBack => {
+                tracing::info!("the Docker engine is back; reconverging");
+                self.engine_up = true;
+                self.follow_engine(now_secs() - 1);
+                // The engine's restart policy is off: after an engine restart composed starts the
+                // containers again, in dependency order.
+                for name in self.projects.keys().cloned().collect::<Vec<_>>() {
+                    if let Some(rt) = self.projects.get_mut(&name) {
+                        rt.applying = false;
+                    }
+                    self.reconcile(&name, true);
+                }
+            }
+            Event::FilesChanged | Event::Signal(_) => {}
+        }
+        self.update_status();
+    }
+
+    fn act(&mut self, project: &str, action: Action) {
+        let tx = self.tx.clone();
+        let project = project.to_string();
+        match action {
+            Action::Restart {
+                service,
+                number,
+                id,
+                delay,
+            } => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = tx.send(Event::RestartDue {
+                        project,
+                        service,
+                        number,
+                        id,
+                    });
+                });
+            }
+            Action::StopThenRestart {
+                service,
+                number,
+                id,
+                timeout,
+                delay,
+            } => {
+                let engine = self.engine.clone();
+                tokio::spawn(async move {
+                    let _ = engine.stop_container(&id, &id, timeout).await;
+                    tokio::time::sleep(delay).await;
+                    let _ = tx.send(Event::RestartDue {
+                        project,
+                        service,
+                        number,
+                        id,
+                    });
+                });
+            }
+            Action::Resync => self.reconcile(&project, false),
+        }
+    }
+
+    fn applied(&mut self, name: &str, result: Result<(Report, Observed), String>) {
+        let Some(rt) = self.projects.get_mut(name) else { return };
+        rt.applying = false;
+        match result {
+            Ok((report, observed)) => {
+                for e in &report.errors {
+                    tracing::error!(project = %name, "{e}");
+                }
+                for (service, status) in &report.services {
+                    tracing::info!(project = %name, service = %service, "{status}");
+                }
+                rt.applied(&report, &observed);
+            }
+            Err(e) => tracing::error!(project = %name, "reconcile failed: {e}"),
+        }
+        if rt.resync_pending {
+            rt.resync_pending = false;
+            self.reconcile(name, false);
+        }
+        self.update_status();
+        if !self.ready_sent
+            && self
+                .projects
+                .values()
+                .all(|p| p.first_apply_done || p.project.is_none())
+        {
+            if self.single()
+                && let Some(rt) = self.projects.values().next()
+                && let Some(why) = rt.failure()
+            {
+                let line = format!("{}: cannot become ready: {why}", rt.name());
+                tracing::error!("{line}");
+                systemd::status(&line);
+                let _ = self.tx.send(Event::Signal(Signal::Terminate));
+                return;
+            }
+            self.ready_sent = true;
+            systemd::ready(&self.status_line());
+            tracing::info!("ready: {}", self.status_line());
+        }
+    }
+
+    fn status_line(&self) -> String {
+        if self.projects.is_empty() {
+            return format!("no projects in {}", self.config.root.display());
+        }
+        if !self.engine_up {
+            return "the Docker engine is unreachable; reconnecting".to_string();
+        }
+        self.projects
+            .values()
+            .map(ProjectRuntime::status_line)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn update_status(&self) {
+        let line = self.status_line();
+        if *self.last_status.borrow() != line {
+            systemd::status(&line);
+            *self.last_status.borrow_mut() = line;
+        }
+    }
+
+    /// SIGHUP or a file change: new and removed projects, then every project whose files changed.
+    async fn reload(&mut self, forced: bool) {
+        systemd::reloading();
+        if !self.single() {
+            let found: Vec<String> = sources::scan(&self.config.root).into_iter().map(|s| s.name).collect();
+            let gone: Vec<String> = self.projects.keys().filter(|n| !found.contains(n)).cloned().collect();
+            for name in gone {
+                if let Some(rt) = self.projects.remove(&name)
+                    && let Some(project) = &rt.project
+                {
+                    tracing::info!(project = %name, "its file was removed; taking it down (volumes kept)");
+                    if let Ok(observed) = self.engine.observe(&project.name).await {
+                        let progress = |s: &str, w: &str| tracing::info!(project = %name, "{s}: {w}");
+                        execute::down(&self.engine, project, &observed, false, &progress).await;
+                    }
+                }
+            }
+            let before: Vec<String> = self.projects.keys().cloned().collect();
+            if let Err(e) = self.add_projects() {
+                tracing::error!("{e}");
+            }
+            for name in self
+                .projects
+                .keys()
+                .filter(|n| !before.contains(n))
+                .cloned()
+                .collect::<Vec<_>>()
+            {
+                self.reconcile(&name, true);
+            }
+        }
+        for name in self.projects.keys().cloned().collect::<Vec<_>>() {
+            let Some(rt) = self.projects.get_mut(&name) else {
+                continue;
+            };
+            match rt.reload() {
+                Reload::Changed => {
+                    tracing::info!(project = %name, "configuration changed; applying");
+                    self.reconcile(&name, false);
+                }
+                Reload::Unchanged if forced => self.reconcile(&name, false),
+                Reload::Unchanged => {}
+                Reload::Refused(errors) => {
+                    for e in &errors {
+                        tracing::error!(project = %name, "{e}");
+                    }
+                    tracing::error!(project = %name, "the edit was refused; the last good configuration keeps running");
+                }
+            }
+        }
+        systemd::ready(&self.status_line());
+    }
+
+    /// SIGTERM: stop every project's containers (dependents first), remove them and the
+    /// networks, keep the volumes, exit 0.
+    async fn shutdown(self) -> ExitCode {
+        let grace: u64 = self
+            .projects
+            .values()
+            .filter_map(|p| p.project.as_ref())
+            .flat_map(|p| p.services.values())
+            .map(|s| s.stop_grace_period.map_or(10, |d| d.as_secs()))
+            .max()
+            .unwrap_or(10);
+        systemd::stopping("stopping containers");
+        systemd::extend_timeout(Duration::from_secs(grace * 2 + 30));
+        tracing::info!("stopping: containers are stopped and removed, volumes kept");
+        let mut failed = false;
+        for (name, rt) in &self.projects {
+            let Some(project) = &rt.project else { continue };
+            match self.engine.observe(&project.name).await {
+                Ok(observed) => {
+                    let progress = |s: &str, w: &str| tracing::info!(project = %name, "{s}: {w}");
+                    let report = execute::down(&self.engine, project, &observed, false, &progress).await;
+                    for e in &report.errors {
+                        tracing::error!(project = %name, "{e}");
+                        failed = true;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(project = %name, "{e}");
+                    failed = true;
+                }
+            }
+        }
+        let single_failed = self.single() && !self.ready_sent;
+        if failed || single_failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn spawn_signals(tx: mpsc::UnboundedSender<Event>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            let s = tokio::select! {
+                _ = term.recv() => Signal::Terminate,
+                _ = int.recv() => Signal::Terminate,
+                _ = hup.recv() => Signal::Reload,
+            };
+            if tx.send(Event::Signal(s)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Watches the project directories (not the files: an editor's save-by-rename ends a watch on the
+/// file) and the root directory for new and removed projects.
+fn spawn_watcher(daemon: &Daemon, tx: mpsc::UnboundedSender<Event>) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+            let _ = tx.send(Event::FilesChanged);
+        }
+    })
+    .map_err(|e| tracing::warn!("cannot watch files ({e}); edits need `systemctl reload`"))
+    .ok()?;
+    let mut dirs: Vec<PathBuf> = daemon.projects.values().flat_map(|p| p.source.watch.clone()).collect();
+    for p in daemon.projects.values() {
+        dirs.extend(p.inputs.iter().filter_map(|i| i.parent().map(PathBuf::from)));
+    }
+    if !daemon.single() {
+        dirs.push(daemon.config.root.clone());
+    }
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        if let Err(e) = watcher.watch(&d, RecursiveMode::NonRecursive) {
+            tracing::warn!("cannot watch {}: {e}", d.display());
+        }
+    }
+    Some(watcher)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

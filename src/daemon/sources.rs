@@ -1,0 +1,102 @@
+//! Which projects the daemon manages: every project in a directory (`NAME.yaml`, `NAME.yml`, or
+//! `NAME/` holding a compose file), or exactly one (`--project PATH`, a file or a directory).
+
+use std::path::{Path, PathBuf};
+
+use crate::load::{self, DEFAULT_FILES};
+
+/// One project as the daemon finds it on disk.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub options: load::Options,
+    /// Directories to watch for edits.
+    pub watch: Vec<PathBuf>,
+}
+
+/// The projects in `root`, sorted by name. Names are normalised as compose does.
+pub fn scan(root: &Path) -> Vec<Source> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            if DEFAULT_FILES.iter().any(|f| path.join(f).is_file()) {
+                out.push(directory(&path, &file_name));
+            }
+        } else if let Some(stem) = file_name
+            .strip_suffix(".yaml")
+            .or_else(|| file_name.strip_suffix(".yml"))
+        {
+            out.push(file(&path, stem));
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// `--project PATH`: a compose file or a project directory.
+pub fn single(path: &Path) -> Source {
+    let name = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if path.is_dir() {
+        directory(path, &name)
+    } else {
+        file(path, &name)
+    }
+}
+
+fn directory(dir: &Path, name: &str) -> Source {
+    Source {
+        name: load::normalise_name(name),
+        options: load::Options {
+            project_dir: Some(dir.to_path_buf()),
+            project_name: Some(load::normalise_name(name)),
+            ..load::Options::default()
+        },
+        watch: vec![dir.to_path_buf()],
+    }
+}
+
+fn file(path: &Path, name: &str) -> Source {
+    let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    Source {
+        name: load::normalise_name(name),
+        options: load::Options {
+            files: vec![path.to_path_buf()],
+            project_dir: Some(dir.clone()),
+            project_name: Some(load::normalise_name(name)),
+            ..load::Options::default()
+        },
+        watch: vec![dir],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_files_and_directories() {
+        let root = std::env::temp_dir().join(format!("composed-sources-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("yelb")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("yelb/compose.yaml"), "").unwrap();
+        std::fs::write(root.join("Postgres.yml"), "").unwrap();
+        std::fs::write(root.join("README"), "").unwrap();
+        std::fs::write(root.join(".hidden.yaml"), "").unwrap();
+        let names: Vec<String> = scan(&root).into_iter().map(|s| s.name).collect();
+        assert_eq!(names, vec!["postgres", "yelb"]);
+        let one = single(&root.join("yelb"));
+        assert_eq!(one.options.project_dir.as_deref(), Some(root.join("yelb").as_path()));
+    }
+}

@@ -1,0 +1,266 @@
+//! The daemon on a real engine, outside systemd but speaking systemd's notify protocol to a
+//! datagram socket the test binds (`NOTIFY_SOCKET`): readiness only once services are ready,
+//! restarts with backoff, hot reload of edits, refusal of bad edits, SIGHUP, SIGTERM, a second
+//! daemon refused, and adoption after `kill -9`.
+
+mod support;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::docker;
+
+struct Daemon {
+    child: Child,
+    /// Every notify message so far, read as systemd would: at once, by a thread.
+    messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// How many messages `expect` has looked at.
+    seen: usize,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(project: &Path, runtime: &Path, tag: &str) -> Daemon {
+        let socket = std::env::temp_dir().join(format!("composed-notify-{}-{tag}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&socket);
+        let notify = UnixDatagram::bind(&socket).unwrap();
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = notify.recv(&mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        });
+        let log = runtime.join(format!("daemon-{tag}.log"));
+        let child = Command::new(support::composed_bin())
+            .args(["--project"])
+            .arg(project)
+            .arg("--runtime-dir")
+            .arg(runtime)
+            .env("NOTIFY_SOCKET", &socket)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon {
+            child,
+            messages,
+            seen: 0,
+            log,
+        }
+    }
+
+    /// Waits for a notify message containing `text`; returns it.
+    fn expect(&mut self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let messages = self.messages.lock().unwrap().clone();
+            if let Some((i, m)) = messages
+                .iter()
+                .enumerate()
+                .skip(self.seen)
+                .find(|(_, m)| m.contains(text))
+            {
+                self.seen = i + 1;
+                return m.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "no notify message with {text:?} within {within:?}; got {:?}\nlog:\n{}",
+            self.messages.lock().unwrap(),
+            self.log_text()
+        );
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> i32 {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the daemon did not exit; log:\n{}", self.log_text());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn inspect(container: &str, format: &str) -> String {
+    Command::new("docker")
+        .args(["inspect", container, "--format", format])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+const PROJECT: &str = r#"
+services:
+  db:
+    image: composed-test/busybox:1
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 2; touch /ready; sleep 100000 & wait"]
+    healthcheck: {test: ["CMD", "test", "-f", "/ready"], interval: 500ms, retries: 20}
+    restart: always
+    volumes: ["data:/data"]
+  web:
+    image: composed-test/server:1
+    environment: {VERSION: "1"}
+    restart: always
+    depends_on:
+      db: {condition: service_healthy}
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn the_daemon_supervises_reloads_and_stops_cleanly() {
+    if !support::require("docker", support::engine_available()) {
+        return;
+    }
+    let root = support::project_dir(&[("dtest/compose.yaml", PROJECT)]);
+    let dir = root.join("dtest");
+    let runtime = root.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let fixture = support::Fixture {
+        dir: dir.clone(),
+        name: "dtest".into(),
+    };
+    fixture.cleanup();
+
+    // READY only once db is healthy (about 2 s) and web runs.
+    let started = Instant::now();
+    let mut d = Daemon::start(&dir, &runtime, "a");
+    let ready = d.expect("READY=1", Duration::from_secs(60));
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "READY came before db could be healthy"
+    );
+    assert!(ready.contains("STATUS=dtest: 2/2 ready"), "{ready}");
+    assert_eq!(inspect("dtest-db-1", "{{.State.Health.Status}}"), "healthy");
+
+    // A second daemon for the same project is refused, naming the first.
+    let mut second = Daemon::start(&dir, &runtime, "b");
+    assert_ne!(second.wait_exit(Duration::from_secs(20)), 0);
+    assert!(
+        second.log_text().contains("already managed by another composed (pid"),
+        "{}",
+        second.log_text()
+    );
+
+    // docker kill: restarted, with the reason in the log; a second kill waits longer.
+    let web_id = inspect("dtest-web-1", "{{.Id}}");
+    for attempt in 1..=2 {
+        let before = inspect("dtest-web-1", "{{.State.StartedAt}}");
+        docker(&["kill", "dtest-web-1"]);
+        wait_until("web is restarted", Duration::from_secs(20), || {
+            inspect("dtest-web-1", "{{.State.Running}}") == "true"
+                && inspect("dtest-web-1", "{{.State.StartedAt}}") != before
+        });
+        assert!(
+            d.log_text()
+                .contains(&format!("restarting in {}s (attempt {attempt})", 1 << (attempt - 1))),
+            "{}",
+            d.log_text()
+        );
+    }
+    assert_eq!(
+        inspect("dtest-web-1", "{{.Id}}"),
+        web_id,
+        "a restart keeps the container"
+    );
+
+    // An edit to web's environment recreates web only, with no command typed.
+    let db_id = inspect("dtest-db-1", "{{.Id}}");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        PROJECT.replace("VERSION: \"1\"", "VERSION: \"2\""),
+    )
+    .unwrap();
+    wait_until("web is recreated", Duration::from_secs(30), || {
+        let id = inspect("dtest-web-1", "{{.Id}}");
+        !id.is_empty() && id != web_id && inspect("dtest-web-1", "{{.State.Running}}") == "true"
+    });
+    assert_eq!(inspect("dtest-db-1", "{{.Id}}"), db_id, "db must not be touched");
+
+    // A syntax error is refused: STATUS and log say where, everything keeps running.
+    let web_id = inspect("dtest-web-1", "{{.Id}}");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        PROJECT.replace("  web:\n", "  web:\n   bad: [\n"),
+    )
+    .unwrap();
+    let status = d.expect("config error at", Duration::from_secs(20));
+    assert!(status.contains("compose.yaml:"), "{status}");
+    assert!(status.contains("running last good config"), "{status}");
+    assert!(d.log_text().contains("the edit was refused"), "{}", d.log_text());
+    assert_eq!(inspect("dtest-web-1", "{{.Id}}"), web_id);
+
+    // SIGHUP: RELOADING then READY again.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        PROJECT.replace("VERSION: \"1\"", "VERSION: \"2\""),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    d.signal("HUP");
+    d.expect("RELOADING=1", Duration::from_secs(10));
+    d.expect("READY=1", Duration::from_secs(10));
+
+    // kill -9, start again: the running containers are adopted, not restarted.
+    let started_at = inspect("dtest-web-1", "{{.State.StartedAt}}");
+    d.signal("KILL");
+    d.wait_exit(Duration::from_secs(5));
+    let mut d = Daemon::start(&dir, &runtime, "c");
+    d.expect("READY=1", Duration::from_secs(30));
+    assert_eq!(inspect("dtest-web-1", "{{.Id}}"), web_id);
+    assert_eq!(
+        inspect("dtest-web-1", "{{.State.StartedAt}}"),
+        started_at,
+        "adoption must not restart a healthy container"
+    );
+
+    // SIGTERM: STOPPING, containers gone, the volume kept, exit 0.
+    d.signal("TERM");
+    d.expect("STOPPING=1", Duration::from_secs(10));
+    assert_eq!(d.wait_exit(Duration::from_secs(60)), 0, "{}", d.log_text());
+    assert!(fixture.containers().is_empty());
+    assert!(
+        docker(&["volume", "ls", "--format", "{{.Name}}"])
+            .lines()
+            .any(|v| v == "dtest_data")
+    );
+}
