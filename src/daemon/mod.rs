@@ -314,9 +314,10 @@ impl Daemon {
             Event::RestartDue {
                 project,
                 service,
-                number: _,
+                number,
                 id,
             } => {
+                tracing::debug!(project = %project, service = %service, number, "starting the container again");
                 let engine = self.engine.clone();
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
