@@ -11,6 +11,7 @@ pub mod diag;
 pub mod engine;
 pub mod execute;
 pub mod identity;
+pub mod journal;
 pub mod load;
 pub mod model;
 pub mod observed;

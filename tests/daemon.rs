@@ -264,3 +264,134 @@ fn the_daemon_supervises_reloads_and_stops_cleanly() {
             .any(|v| v == "dtest_data")
     );
 }
+
+/// A daemon process that is killed when the test ends, even by a panic.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads journal entries (native protocol) from a socket standing in for the journal's.
+/// Every journal entry received, each as its fields.
+type Entries = std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, Vec<u8>)>>>>;
+
+fn journal_sink(path: &Path) -> Entries {
+    let _ = std::fs::remove_file(path);
+    let socket = UnixDatagram::bind(path).unwrap();
+    let entries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = entries.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        while let Ok(n) = socket.recv(&mut buf) {
+            sink.lock().unwrap().push(composed::journal::native::decode(&buf[..n]));
+        }
+    });
+    entries
+}
+
+fn field<'a>(entry: &'a [(String, Vec<u8>)], key: &str) -> Option<&'a str> {
+    entry
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
+#[test]
+fn container_output_goes_to_the_journal_once_with_dockers_fields() {
+    if !support::require("docker", support::engine_available()) {
+        return;
+    }
+    let lines = 20_000;
+    let compose = format!(
+        "services:\n  chatty:\n    image: composed-test/busybox:1\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; seq 1 {lines}; echo oops >&2; sleep 100000 & wait\"]\n"
+    );
+    let root = support::project_dir(&[("jtest/compose.yaml", &compose)]);
+    let dir = root.join("jtest");
+    let runtime = root.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let fixture = support::Fixture {
+        dir: dir.clone(),
+        name: "jtest".into(),
+    };
+    fixture.cleanup();
+    let journal = root.join("journal.sock");
+    let entries = journal_sink(&journal);
+    let start = |tag: &str| {
+        let log = runtime.join(format!("daemon-{tag}.log"));
+        KillOnDrop(
+            Command::new(support::composed_bin())
+                .args(["--project"])
+                .arg(&dir)
+                .arg("--runtime-dir")
+                .arg(&runtime)
+                .env("COMPOSED_JOURNAL_SOCKET", &journal)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let daemon = start("a");
+    let count = |entries: &Entries| entries.lock().unwrap().len();
+    wait_until("every line reached the journal", Duration::from_secs(60), || {
+        count(&entries) > lines
+    });
+    {
+        let got = entries.lock().unwrap();
+        let out: Vec<&Vec<(String, Vec<u8>)>> = got.iter().filter(|e| field(e, "PRIORITY") == Some("6")).collect();
+        assert_eq!(out.len(), lines, "every stdout line once");
+        for (i, e) in out.iter().enumerate() {
+            assert_eq!(
+                field(e, "MESSAGE"),
+                Some((i + 1).to_string().as_str()),
+                "lines in order"
+            );
+        }
+        let err = got
+            .iter()
+            .find(|e| field(e, "PRIORITY") == Some("3"))
+            .expect("the stderr line");
+        assert_eq!(field(err, "MESSAGE"), Some("oops"));
+        let id = inspect("jtest-chatty-1", "{{.Id}}");
+        for (key, want) in [
+            ("CONTAINER_ID", &id[..12]),
+            ("CONTAINER_ID_FULL", id.as_str()),
+            ("CONTAINER_NAME", "jtest-chatty-1"),
+            ("IMAGE_NAME", "composed-test/busybox:1"),
+            ("SYSLOG_IDENTIFIER", "jtest-chatty-1"),
+            ("COMPOSE_PROJECT", "jtest"),
+            ("COMPOSE_SERVICE", "chatty"),
+        ] {
+            assert_eq!(field(err, key), Some(want), "{key}");
+        }
+    }
+    // kill -9 and start again: forwarding resumes without sending old lines twice.
+    let before = count(&entries);
+    drop(daemon);
+    let daemon = start("b");
+    std::thread::sleep(Duration::from_secs(3));
+    docker(&[
+        "exec",
+        "jtest-chatty-1",
+        "sh",
+        "-c",
+        "echo after-restart > /proc/1/fd/1",
+    ]);
+    wait_until("the new line arrives", Duration::from_secs(20), || {
+        entries
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| field(e, "MESSAGE") == Some("after-restart"))
+    });
+    assert_eq!(
+        count(&entries),
+        before + 1,
+        "only the new line is forwarded after a restart of composed"
+    );
+    drop(daemon);
+}

@@ -79,6 +79,10 @@ struct Daemon {
     engine_up: bool,
     /// The last STATUS sent, so an unchanged line is not sent again.
     last_status: std::cell::RefCell<String>,
+    /// Where container output goes; `None` outside systemd.
+    journal: Option<std::sync::Arc<crate::journal::native::Journal>>,
+    /// One log forwarder per running container.
+    forwarders: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
 }
 
 /// Runs until SIGTERM; returns the exit code.
@@ -115,7 +119,15 @@ pub async fn run(config: Config) -> ExitCode {
         ready_sent: false,
         engine_up: true,
         last_status: Default::default(),
+        journal: None,
+        forwarders: Default::default(),
     };
+    daemon.journal =
+        crate::journal::native::Journal::connect(&crate::journal::native::socket_path()).map(std::sync::Arc::new);
+    match &daemon.journal {
+        Some(j) => tracing::info!("forwarding container output to the journal at {}", j.path().display()),
+        None => tracing::info!("no journal socket: container output stays in the engine (docker logs)"),
+    }
     if let Err(message) = daemon.add_projects() {
         tracing::error!("{message}");
         systemd::status(&message);
@@ -302,6 +314,18 @@ impl Daemon {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Engine(e) => {
+                match e.kind {
+                    crate::engine::events::EventKind::Start => {
+                        self.forward_logs(&e.project, &e.service, &e.id, &e.name)
+                    }
+                    crate::engine::events::EventKind::Destroy => {
+                        if let Some(h) = self.forwarders.remove(&e.id) {
+                            h.abort();
+                        }
+                        let _ = std::fs::remove_file(self.config.runtime_dir.join("logs").join(&e.id));
+                    }
+                    _ => {}
+                }
                 let now = Instant::now();
                 let actions = match self.projects.get_mut(&e.project) {
                     Some(rt) => rt.on_event(&e, now),
@@ -438,6 +462,7 @@ impl Daemon {
     fn applied(&mut self, name: &str, result: Result<(Report, Observed), String>) {
         let Some(rt) = self.projects.get_mut(name) else { return };
         rt.applying = false;
+        let mut running: Vec<(String, String, String)> = Vec::new();
         match result {
             Ok((report, observed)) => {
                 for e in &report.errors {
@@ -447,11 +472,20 @@ impl Daemon {
                     tracing::info!(project = %name, service = %service, "{status}");
                 }
                 rt.applied(&report, &observed);
+                running = observed
+                    .containers
+                    .iter()
+                    .filter(|c| c.state == crate::observed::ContainerState::Running)
+                    .map(|c| (c.service.clone(), c.id.clone(), c.name.clone()))
+                    .collect();
             }
             Err(e) => tracing::error!(project = %name, "reconcile failed: {e}"),
         }
-        if rt.resync_pending {
-            rt.resync_pending = false;
+        let pending = std::mem::take(&mut rt.resync_pending);
+        for (service, id, container) in running {
+            self.forward_logs(name, &service, &id, &container);
+        }
+        if pending {
             self.reconcile(name, false);
         }
         self.update_status();
@@ -475,6 +509,34 @@ impl Daemon {
             systemd::ready(&self.status_line());
             tracing::info!("ready: {}", self.status_line());
         }
+    }
+
+    /// Starts forwarding a container's output to the journal, unless it already is.
+    fn forward_logs(&mut self, project: &str, service: &str, id: &str, name: &str) {
+        let Some(journal) = self.journal.clone() else { return };
+        if self.forwarders.get(id).is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let Some(rt) = self.projects.get(project) else { return };
+        let image = rt
+            .project
+            .as_ref()
+            .and_then(|p| p.services.get(service).map(|s| crate::identity::image_name(p, s)));
+        let source = crate::journal::forward::Source {
+            id: id.to_string(),
+            name: name.to_string(),
+            image: image.unwrap_or_default(),
+            project: project.to_string(),
+            service: service.to_string(),
+        };
+        tracing::debug!(container = %name, "forwarding its output to the journal");
+        let cursor_dir = self.config.runtime_dir.join("logs");
+        let _ = std::fs::create_dir_all(&cursor_dir);
+        let engine = self.engine.clone();
+        let handle = tokio::spawn(async move {
+            crate::journal::forward::forward(engine, &journal, source, cursor_dir).await;
+        });
+        self.forwarders.insert(id.to_string(), handle);
     }
 
     fn status_line(&self) -> String {

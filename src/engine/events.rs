@@ -13,6 +13,7 @@ use crate::identity;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerEvent {
     pub id: String,
+    pub name: String,
     pub project: String,
     pub service: String,
     pub number: u32,
@@ -89,6 +90,7 @@ fn parse(message: EventMessage) -> Option<ContainerEvent> {
     Some(ContainerEvent {
         id: actor.id?,
         project: attributes.get(identity::PROJECT)?.clone(),
+        name: attributes.get("name").cloned().unwrap_or_default(),
         service: attributes.get(identity::SERVICE)?.clone(),
         number: attributes
             .get(identity::NUMBER)

@@ -1,0 +1,192 @@
+//! Forwarding one container's stdout and stderr into the journal, one entry per line, with the
+//! fields of Docker's journald log driver (CONTAINER_ID, CONTAINER_ID_FULL, CONTAINER_NAME,
+//! CONTAINER_TAG, IMAGE_NAME, SYSLOG_IDENTIFIER) plus COMPOSE_PROJECT and COMPOSE_SERVICE;
+//! PRIORITY 6 for stdout and 3 for stderr. Lines longer than 16 KiB are split and marked
+//! CONTAINER_PARTIAL_MESSAGE=true, as Docker does.
+//!
+//! Memory stays bounded: lines are read from the engine's log stream only as fast as the journal
+//! takes them (the engine keeps the rest in the container's log file). A cursor file per
+//! container (the timestamp of the last line sent) lets forwarding resume after a restart of
+//! composed without sending a line twice.
+
+use std::path::{Path, PathBuf};
+
+use bollard::container::LogOutput;
+use bollard::query_parameters::LogsOptionsBuilder;
+use futures_util::StreamExt;
+
+use super::native::Journal;
+use crate::engine::Engine;
+
+/// Docker's split size for long lines.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// Who a forwarded line belongs to.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub project: String,
+    pub service: String,
+}
+
+/// Forwards until the container stops (its log stream ends) or the task is dropped.
+pub async fn forward(engine: Engine, journal: &Journal, source: Source, cursor_dir: PathBuf) {
+    let cursor_file = cursor_dir.join(&source.id);
+    let cursor = read_cursor(&cursor_file);
+    let options = LogsOptionsBuilder::default()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(cursor.map_or(0, |c| (c / 1_000_000_000) as i32))
+        .build();
+    let mut stream = std::pin::pin!(engine.docker.logs(&source.id, Some(options)));
+    let short = &source.id[..source.id.len().min(12)];
+    let mut last = cursor;
+    while let Some(item) = stream.next().await {
+        let Ok(frame) = item else { break };
+        let (priority, bytes) = match &frame {
+            LogOutput::StdErr { message } => (b"3", message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => (b"6", message),
+            LogOutput::StdIn { .. } => continue,
+        };
+        let (stamp, text) = split_timestamp(bytes);
+        if let (Some(s), Some(c)) = (stamp, cursor)
+            && s <= c
+        {
+            continue;
+        }
+        for (line, partial) in lines(text) {
+            let mut fields: Vec<(&str, &[u8])> = vec![
+                ("MESSAGE", line),
+                ("PRIORITY", priority),
+                ("CONTAINER_ID", short.as_bytes()),
+                ("CONTAINER_ID_FULL", source.id.as_bytes()),
+                ("CONTAINER_NAME", source.name.as_bytes()),
+                ("CONTAINER_TAG", short.as_bytes()),
+                ("IMAGE_NAME", source.image.as_bytes()),
+                ("SYSLOG_IDENTIFIER", source.name.as_bytes()),
+                ("COMPOSE_PROJECT", source.project.as_bytes()),
+                ("COMPOSE_SERVICE", source.service.as_bytes()),
+            ];
+            if partial {
+                fields.push(("CONTAINER_PARTIAL_MESSAGE", b"true"));
+            }
+            if let Err(e) = journal.send(&fields).await {
+                tracing::warn!(container = %source.name, "cannot write to the journal: {e}");
+                return;
+            }
+        }
+        if let Some(s) = stamp {
+            last = Some(s);
+            write_cursor(&cursor_file, s);
+        }
+    }
+    if let Some(s) = last {
+        write_cursor(&cursor_file, s);
+    }
+}
+
+/// Splits a frame into lines (without the newline), each at most [`MAX_LINE`] bytes; a piece
+/// that does not end a line is marked partial.
+pub fn lines(text: &[u8]) -> Vec<(&[u8], bool)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|b| *b == b'\n');
+        let (line, ended, next) = match end {
+            Some(i) if i <= MAX_LINE => (&rest[..i], true, &rest[i + 1..]),
+            _ if rest.len() > MAX_LINE => (&rest[..MAX_LINE], false, &rest[MAX_LINE..]),
+            None => (rest, false, &rest[rest.len()..]),
+            Some(i) => (&rest[..i], true, &rest[i + 1..]),
+        };
+        out.push((line, !ended));
+        rest = next;
+    }
+    out
+}
+
+/// `2026-11-23T18:19:36.62996Z rest` -> (nanoseconds since the epoch, `rest`).
+pub fn split_timestamp(frame: &[u8]) -> (Option<i128>, &[u8]) {
+    let Some(space) = frame.iter().position(|b| *b == b' ') else {
+        return (None, frame);
+    };
+    match std::str::from_utf8(&frame[..space]).ok().and_then(parse_rfc3339) {
+        Some(ts) => (Some(ts), &frame[space + 1..]),
+        None => (None, frame),
+    }
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` into nanoseconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<i128> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    if frac.len() > 9 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().ok()?
+    };
+    // Days from the civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    Some(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
+}
+
+fn read_cursor(path: &Path) -> Option<i128> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn write_cursor(path: &Path, nanos: i128) {
+    // A small file on the runtime tmpfs, rewritten in place; losing it only means resending.
+    let _ = std::fs::write(path, nanos.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1_500_000_000));
+        assert_eq!(
+            parse_rfc3339("2026-11-23T18:19:36.629960123Z"),
+            Some(1_795_457_976_629_960_123)
+        );
+        assert_eq!(parse_rfc3339("2000-02-29T12:00:00Z"), Some(951_825_600 * 1_000_000_000));
+        assert_eq!(parse_rfc3339("garbage"), None);
+        let (ts, rest) = split_timestamp(b"2026-11-23T18:19:36.1Z hello world\n");
+        assert!(ts.is_some());
+        assert_eq!(rest, b"hello world\n");
+        assert_eq!(split_timestamp(b"no stamp here").0, None);
+    }
+
+    #[test]
+    fn lines_and_partials() {
+        assert_eq!(lines(b"a\nb\n"), vec![(&b"a"[..], false), (&b"b"[..], false)]);
+        assert_eq!(lines(b"tail"), vec![(&b"tail"[..], true)]);
+        let long = vec![b'x'; MAX_LINE + 10];
+        let mut text = long.clone();
+        text.push(b'\n');
+        let got = lines(&text);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0.len(), got[0].1), (MAX_LINE, true));
+        assert_eq!((got[1].0.len(), got[1].1), (10, false));
+    }
+}

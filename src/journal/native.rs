@@ -1,0 +1,109 @@
+//! The journal's native protocol: one datagram per entry to `/run/systemd/journal/socket`, each
+//! field `KEY=VALUE\n`, or, for a value holding a newline or bytes that are not text,
+//! `KEY\n` + its length as 8 bytes little-endian + the bytes + `\n`. The entry is attributed to
+//! the sending process, so container lines land under composed's own unit.
+
+use std::path::{Path, PathBuf};
+
+use tokio::net::UnixDatagram;
+
+/// The journal's socket, unless `COMPOSED_JOURNAL_SOCKET` names another (tests).
+pub fn socket_path() -> PathBuf {
+    std::env::var_os("COMPOSED_JOURNAL_SOCKET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/systemd/journal/socket"))
+}
+
+/// Encodes one entry.
+pub fn encode(fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(fields.iter().map(|(k, v)| k.len() + v.len() + 10).sum());
+    for (key, value) in fields {
+        out.extend_from_slice(key.as_bytes());
+        if value.contains(&b'\n') || std::str::from_utf8(value).is_err() {
+            out.push(b'\n');
+            out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+            out.extend_from_slice(value);
+        } else {
+            out.push(b'=');
+            out.extend_from_slice(value);
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Decodes an entry (the inverse of [`encode`]; used by tests and tools).
+pub fn decode(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let Some(end) = data.iter().position(|b| *b == b'\n' || *b == b'=') else {
+            break;
+        };
+        let key = String::from_utf8_lossy(&data[..end]).into_owned();
+        if data[end] == b'=' {
+            let rest = &data[end + 1..];
+            let stop = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+            out.push((key, rest[..stop].to_vec()));
+            data = &rest[(stop + 1).min(rest.len())..];
+        } else {
+            let rest = &data[end + 1..];
+            if rest.len() < 8 {
+                break;
+            }
+            let len = u64::from_le_bytes(rest[..8].try_into().unwrap_or_default()) as usize;
+            let value = rest[8..].get(..len).unwrap_or_default().to_vec();
+            out.push((key, value));
+            data = rest.get(8 + len + 1..).unwrap_or_default();
+        }
+    }
+    out
+}
+
+/// A connection to the journal.
+pub struct Journal {
+    socket: UnixDatagram,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Connects to the journal's socket; `None` when there is none (not under systemd).
+    pub fn connect(path: &Path) -> Option<Journal> {
+        let socket = UnixDatagram::unbound().ok()?;
+        socket.connect(path).ok()?;
+        Some(Journal {
+            socket,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Sends one entry; waits while the journal's queue is full (backpressure, no loss).
+    pub async fn send(&self, fields: &[(&str, &[u8])]) -> std::io::Result<()> {
+        let data = encode(fields);
+        self.socket.send(&data).await.map(|_| ())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_text_multiline_and_binary() {
+        let binary: &[u8] = &[0xff, 0x00, b'a'];
+        let fields: Vec<(&str, &[u8])> = vec![
+            ("MESSAGE", b"hello"),
+            ("MULTI", b"a\nb"),
+            ("BIN", binary),
+            ("EMPTY", b""),
+        ];
+        let encoded = encode(&fields);
+        assert!(encoded.starts_with(b"MESSAGE=hello\nMULTI\n\x03\0\0\0\0\0\0\0a\nb\n"));
+        let decoded = decode(&encoded);
+        let want: Vec<(String, Vec<u8>)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect();
+        assert_eq!(decoded, want);
+    }
+}
