@@ -18,7 +18,7 @@ pub fn require(dependency: &str, available: bool) -> bool {
     let wanted = std::env::var("COMPOSED_TEST_REQUIRE").unwrap_or_default();
     if wanted.split(',').any(|w| w.trim() == dependency || w.trim() == "all") {
         panic!(
-            "{dependency} is required (COMPOSED_TEST_REQUIRE={wanted}) but not available; run tests/setup-engine.sh"
+            "{dependency} is required (COMPOSED_TEST_REQUIRE={wanted}) but not available; run tests/setup-engine.sh and tests/setup-systemd-image.sh"
         );
     }
     eprintln!(
