@@ -14,6 +14,7 @@ use crate::daemon::sources::Source;
 use crate::engine::events::{ContainerEvent, EventKind};
 use crate::execute::{Report, Status};
 use crate::load;
+use crate::load::units::format_duration;
 use crate::model::Project;
 use crate::observed::{ContainerState, Health, Observed};
 use crate::supervise::backoff::Backoff;
@@ -39,7 +40,12 @@ impl fmt::Display for ServiceState {
             ServiceState::Healthy => write!(f, "healthy"),
             ServiceState::Unhealthy => write!(f, "unhealthy"),
             ServiceState::Restarting { attempt, delay } => {
-                write!(f, "restarting ({}, next in {}s)", ordinal(*attempt), delay.as_secs())
+                write!(
+                    f,
+                    "restarting ({}, next in {})",
+                    ordinal(*attempt),
+                    format_duration(*delay)
+                )
             }
             ServiceState::Exited(code) => write!(f, "exited ({code})"),
             ServiceState::Failed(reason) => write!(f, "failed: {reason}"),
@@ -340,7 +346,7 @@ impl ProjectRuntime {
                             attempt: rt.backoff.attempts(),
                             delay,
                         };
-                        tracing::warn!(project = %event.project, service = %event.service, exit_code, "container {} exited with code {exit_code}; restarting in {}s (attempt {})", tracked.name, delay.as_secs(), rt.backoff.attempts());
+                        tracing::warn!(project = %event.project, service = %event.service, exit_code, "container {} exited with code {exit_code}; restarting in {} (attempt {})", tracked.name, format_duration(delay), rt.backoff.attempts());
                         vec![Action::Restart {
                             service: event.service.clone(),
                             number: event.number,

@@ -3,10 +3,11 @@
 //!
 //! Defaults, compared with the systems in `shared/notes/anchors.md`: kubelet waits 10 s doubling
 //! to 300 s (newer: 1 s to 60 s) and resets after 10 minutes without a crash; systemd restarts
-//! after `RestartSec=` (100 ms) and gives up after 5 starts in 10 s. composed takes 1 s doubling to
-//! 60 s, reset after 5 minutes of running: the first restart is as quick as Docker's own, a crash
-//! loop settles at one attempt a minute (never spinning the CPU), and a service that recovered
-//! gets quick restarts again.
+//! after `RestartSec=` (100 ms) and gives up after 5 starts in 10 s; Docker's `restart: always`
+//! waits 100 ms doubling to 1 minute and resets after 10 s of running. composed takes 100 ms
+//! doubling to 60 s, reset after 5 minutes of running: the first restart is as quick as Docker's
+//! own, a crash loop settles at one attempt a minute (never spinning the CPU, and never reset by a
+//! container that crashes after 10 s), and a service that recovered gets quick restarts again.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ pub struct Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Backoff::new(
-            Duration::from_secs(1),
+            Duration::from_millis(100),
             Duration::from_secs(60),
             Duration::from_secs(300),
         )
@@ -76,14 +77,17 @@ mod tests {
     #[test]
     fn doubles_to_the_cap_and_resets_after_a_long_run() {
         let mut b = Backoff::default();
-        let first: Vec<u64> = b.by_ref().take(8).map(|d| d.as_secs()).collect();
-        assert_eq!(first, vec![1, 2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(b.attempts(), 8);
+        let first: Vec<u128> = b.by_ref().take(12).map(|d| d.as_millis()).collect();
+        assert_eq!(
+            first,
+            vec![100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000]
+        );
+        assert_eq!(b.attempts(), 12);
         b.observe_run(Duration::from_secs(10));
         assert_eq!(b.next(), Some(Duration::from_secs(60)), "a short run does not reset");
         b.observe_run(Duration::from_secs(300));
         assert_eq!(b.attempts(), 0);
-        assert_eq!(b.next(), Some(Duration::from_secs(1)));
+        assert_eq!(b.next(), Some(Duration::from_millis(100)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -95,6 +99,7 @@ mod tests {
         for _ in 0..10 {
             tokio::time::sleep(b.next().unwrap()).await;
         }
-        assert_eq!(start.elapsed(), Duration::from_secs(1 + 2 + 4 + 8 + 16 + 32 + 60 * 4));
+        let want_ms = 100 + 200 + 400 + 800 + 1600 + 3200 + 6400 + 12800 + 25600 + 51200;
+        assert_eq!(start.elapsed(), Duration::from_millis(want_ms));
     }
 }
