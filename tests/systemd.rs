@@ -188,7 +188,7 @@ fn composed_runs_a_project_as_a_systemd_service() {
     });
     let (_, journal) = in_box("journalctl -u composed@yelb --no-pager -o cat");
     assert!(
-        journal.contains("yelb-yelb-db-1 exited with code 137; restarting in 100ms"),
+        journal.contains("yelb-yelb-db-1 exited with code 137; restarting in 0s"),
         "{journal}"
     );
 

@@ -5,9 +5,10 @@
 //! CONTAINER_PARTIAL_MESSAGE=true, as Docker does.
 //!
 //! Memory stays bounded: lines are read from the engine's log stream only as fast as the journal
-//! takes them (the engine keeps the rest in the container's log file). A cursor file per
-//! container (the timestamp of the last line sent) lets forwarding resume after a restart of
-//! composed without sending a line twice.
+//! takes them (the engine keeps the rest in the container's log file). A cursor per container
+//! (the engine's nanosecond timestamp of the last line sent) lets forwarding resume when the
+//! engine closes a stream early, and after a restart of composed, without losing or repeating
+//! a line (after a `kill -9`, at most the last 100 ms may repeat).
 
 use std::path::{Path, PathBuf};
 
@@ -31,10 +32,63 @@ pub struct Source {
     pub service: String,
 }
 
-/// Forwards until the container stops (its log stream ends) or the task is dropped.
+/// Forwards until the container stops or the task is dropped. The engine sometimes closes a
+/// follow stream early; forwarding then resumes from the cursor, so no line is lost or repeated.
 pub async fn forward(engine: Engine, journal: &Journal, source: Source, cursor_dir: PathBuf) {
     let cursor_file = cursor_dir.join(&source.id);
-    let cursor = read_cursor(&cursor_file);
+    let mut cursor = read_cursor(&cursor_file);
+    let mut retry = crate::supervise::backoff::Backoff::new(
+        std::time::Duration::from_millis(50),
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(1),
+    );
+    loop {
+        let sent_before = cursor;
+        let outcome = forward_once(&engine, journal, &source, &mut cursor, &cursor_file).await;
+        if let Some(c) = cursor {
+            write_cursor(&cursor_file, c);
+        }
+        match outcome {
+            Outcome::JournalGone => return,
+            Outcome::Ended | Outcome::Broken => {
+                let running = engine
+                    .docker
+                    .inspect_container(&source.id, None::<bollard::query_parameters::InspectContainerOptions>)
+                    .await
+                    .ok()
+                    .and_then(|c| c.state.and_then(|s| s.running))
+                    .unwrap_or(false);
+                if !running && matches!(outcome, Outcome::Ended) {
+                    return;
+                }
+                if !running && cursor == sent_before {
+                    return;
+                }
+                if cursor != sent_before {
+                    retry.reset();
+                }
+                tokio::time::sleep(retry.next().unwrap_or_default()).await;
+            }
+        }
+    }
+}
+
+enum Outcome {
+    /// The log stream ended (the container stopped, or the engine closed it).
+    Ended,
+    /// The stream failed part-way.
+    Broken,
+    /// The journal refuses entries: stop.
+    JournalGone,
+}
+
+async fn forward_once(
+    engine: &Engine,
+    journal: &Journal,
+    source: &Source,
+    cursor: &mut Option<i128>,
+    cursor_file: &Path,
+) -> Outcome {
     let options = LogsOptionsBuilder::default()
         .follow(true)
         .stdout(true)
@@ -44,19 +98,44 @@ pub async fn forward(engine: Engine, journal: &Journal, source: Source, cursor_d
         .build();
     let mut stream = std::pin::pin!(engine.docker.logs(&source.id, Some(options)));
     let short = &source.id[..source.id.len().min(12)];
-    let mut last = cursor;
-    while let Some(item) = stream.next().await {
-        let Ok(frame) = item else { break };
+    let mut catching_up = *cursor;
+    let mut saved = *cursor;
+    let mut flush = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        // The cursor is saved on a 100 ms tick while something new was sent, so a crash of
+        // composed repeats at most that much, and a write per line is avoided.
+        let item = tokio::select! {
+            item = stream.next() => item,
+            _ = flush.tick() => {
+                if *cursor != saved && let Some(c) = *cursor {
+                    write_cursor(cursor_file, c);
+                    saved = *cursor;
+                }
+                continue;
+            }
+        };
+        let Some(item) = item else { break };
+        let frame = match item {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::debug!(container = %source.name, "the engine's log stream broke: {e}; resuming");
+                return Outcome::Broken;
+            }
+        };
         let (priority, bytes) = match &frame {
             LogOutput::StdErr { message } => (b"3", message),
             LogOutput::StdOut { message } | LogOutput::Console { message } => (b"6", message),
             LogOutput::StdIn { .. } => continue,
         };
         let (stamp, text) = split_timestamp(bytes);
-        if let (Some(s), Some(c)) = (stamp, cursor)
-            && s <= c
-        {
-            continue;
+        // Only the start of a resumed stream repeats what was sent. stdout and stderr are stamped
+        // as each pipe is read, so stamps are not in order across them: once past the cursor,
+        // everything is new.
+        if let Some(resume) = catching_up {
+            match stamp {
+                Some(s) if s <= resume => continue,
+                _ => catching_up = None,
+            }
         }
         for (line, partial) in lines(text) {
             let mut fields: Vec<(&str, &[u8])> = vec![
@@ -76,17 +155,14 @@ pub async fn forward(engine: Engine, journal: &Journal, source: Source, cursor_d
             }
             if let Err(e) = journal.send(&fields).await {
                 tracing::warn!(container = %source.name, "cannot write to the journal: {e}");
-                return;
+                return Outcome::JournalGone;
             }
         }
         if let Some(s) = stamp {
-            last = Some(s);
-            write_cursor(&cursor_file, s);
+            *cursor = Some(cursor.map_or(s, |c| c.max(s)));
         }
     }
-    if let Some(s) = last {
-        write_cursor(&cursor_file, s);
-    }
+    Outcome::Ended
 }
 
 /// Splits a frame into lines (without the newline), each at most [`MAX_LINE`] bytes; a piece

@@ -68,18 +68,33 @@ pub struct Journal {
 impl Journal {
     /// Connects to the journal's socket; `None` when there is none (not under systemd).
     pub fn connect(path: &Path) -> Option<Journal> {
-        let socket = UnixDatagram::unbound().ok()?;
-        socket.connect(path).ok()?;
+        let socket = UnixDatagram::unbound()
+            .map_err(|e| tracing::debug!("journal socket: {e}"))
+            .ok()?;
+        socket
+            .connect(path)
+            .map_err(|e| tracing::debug!("journal {}: {e}", path.display()))
+            .ok()?;
         Some(Journal {
             socket,
             path: path.to_path_buf(),
         })
     }
 
-    /// Sends one entry; waits while the journal's queue is full (backpressure, no loss).
+    /// Sends one entry; waits while the journal's queue is full (backpressure, no loss). The
+    /// kernel does not always wake a datagram sender when the receiver's queue drains, so the
+    /// wait for writability is bounded and the send is retried.
     pub async fn send(&self, fields: &[(&str, &[u8])]) -> std::io::Result<()> {
         let data = encode(fields);
-        self.socket.send(&data).await.map(|_| ())
+        loop {
+            match self.socket.try_send(&data) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let _ = tokio::time::timeout(std::time::Duration::from_millis(5), self.socket.writable()).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
