@@ -8,13 +8,13 @@
 //! takes them (the engine keeps the rest in the container's log file). A cursor per container
 //! (the engine's nanosecond timestamp of the last line sent) lets forwarding resume when the
 //! engine closes a stream early, and after a restart of composed, without losing or repeating
-//! a line (after a `kill -9`, at most the last 100 ms may repeat).
+//! a line (a `kill -9` in the middle of a flood may repeat at most its last 100 ms).
 
 use std::path::{Path, PathBuf};
 
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
 use super::native::Journal;
 use crate::engine::Engine;
@@ -100,20 +100,31 @@ async fn forward_once(
     let short = &source.id[..source.id.len().min(12)];
     let mut catching_up = *cursor;
     let mut saved = *cursor;
-    let mut flush = tokio::time::interval(std::time::Duration::from_millis(100));
+    let mut saved_at = std::time::Instant::now();
+    let save = |cursor: Option<i128>, saved: &mut Option<i128>| {
+        if cursor != *saved
+            && let Some(c) = cursor
+        {
+            write_cursor(cursor_file, c);
+            *saved = cursor;
+        }
+    };
     loop {
-        // The cursor is saved on a 100 ms tick while something new was sent, so a crash of
-        // composed repeats at most that much, and a write per line is avoided.
-        let item = tokio::select! {
-            item = stream.next() => item,
-            _ = flush.tick() => {
-                if *cursor != saved && let Some(c) = *cursor {
-                    write_cursor(cursor_file, c);
-                    saved = *cursor;
-                }
-                continue;
+        // The cursor is saved whenever the forwarder has caught up with the stream, and every
+        // 100 ms during a flood: a crash of composed repeats nothing sent before it caught up,
+        // and never more than 100 ms of a flood, without a file write per line.
+        let item = match stream.next().now_or_never() {
+            Some(item) => item,
+            None => {
+                save(*cursor, &mut saved);
+                saved_at = std::time::Instant::now();
+                stream.next().await
             }
         };
+        if saved_at.elapsed() >= std::time::Duration::from_millis(100) {
+            save(*cursor, &mut saved);
+            saved_at = std::time::Instant::now();
+        }
         let Some(item) = item else { break };
         let frame = match item {
             Ok(frame) => frame,
