@@ -157,7 +157,12 @@ fn composed_runs_a_project_as_a_systemd_service() {
         &units.join("composed@.service").to_string_lossy(),
         &format!("{BOX}:/etc/systemd/system/"),
     ]);
-    in_box("mkdir -p /etc/composed/yelb && systemctl daemon-reload");
+    // A short watchdog, so this run proves composed keeps sending WATCHDOG=1.
+    in_box(
+        "mkdir -p /etc/composed/yelb /etc/systemd/system/composed@.service.d \
+         && printf '[Service]\\nWatchdogSec=2s\\n' > /etc/systemd/system/composed@.service.d/watchdog.conf \
+         && systemctl daemon-reload",
+    );
     write_project(YELB);
 
     // `systemctl start` returns only once all four are ready: redis is healthy after about 3 s.
@@ -174,6 +179,11 @@ fn composed_runs_a_project_as_a_systemd_service() {
     }
     let (_, status) = in_box("systemctl status composed@yelb --no-pager");
     assert!(status.contains("Status: \"yelb: 4/4 ready\""), "{status}");
+    let (_, watchdog) = in_box("systemctl show -p WatchdogUSec composed@yelb");
+    assert!(
+        watchdog.contains("WatchdogUSec=2s"),
+        "the watchdog drop-in is not in effect: {watchdog}"
+    );
 
     // The container's output is in the journal under composed's unit, filterable by service.
     let (_, lines) = in_box("journalctl -u composed@yelb COMPOSE_SERVICE=redis-server --no-pager -o cat");
@@ -271,5 +281,10 @@ fn composed_runs_a_project_as_a_systemd_service() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(docker(&["exec", "yelb-yelb-db-1", "cat", "/data/file"]), "precious");
     in_box("systemctl stop composed@yelb");
+    let (_, journal) = in_box("journalctl -u composed@yelb --no-pager -o cat");
+    assert!(
+        !journal.contains("Watchdog timeout"),
+        "systemd's watchdog fired:\n{journal}"
+    );
     let _ = Command::new("docker").args(["volume", "rm", "yelb_dbdata"]).output();
 }
