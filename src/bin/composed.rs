@@ -99,20 +99,29 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("the async runtime starts")
 }
 
-/// The daemon's own logs: to stderr, which systemd puts in the journal under composed's unit
-/// (without timestamps there: the journal has its own). `RUST_LOG` sets the level.
+/// The daemon's own logs. Under systemd (`JOURNAL_STREAM` set) they go to the journal as
+/// structured entries: each event's fields become journal fields (`PROJECT=`, `SERVICE=`,
+/// `EXIT_CODE=`), so `journalctl -u composed SERVICE=db` works. Elsewhere they go to stderr.
+/// `RUST_LOG` sets the level.
 fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
+    if std::env::var_os("JOURNAL_STREAM").is_some()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        let journald = journald
+            .with_field_prefix(None)
+            .with_syslog_identifier("composed".to_string());
+        tracing_subscriber::registry().with(filter).with(journald).init();
+        return;
+    }
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().init();
-    } else {
-        builder.init();
-    }
+        .with_writer(std::io::stderr)
+        .init();
 }
