@@ -224,15 +224,17 @@ pub async fn apply(
         progress,
     };
     let mut report = Report::default();
-    report.errors.extend(run.prepare(&plan).await);
-    if !report.errors.is_empty() {
+    let (created, removed) = run.prepare(&plan).await;
+    if let Some(first) = created.first() {
         for s in &plan.services {
             tracker.fail(
                 &s.service,
-                "the project's networks or volumes could not be created".into(),
+                format!("the project's networks or volumes could not be created: {first}"),
             );
         }
     }
+    report.errors.extend(created);
+    report.errors.extend(removed);
     join_all(plan.services.iter().map(|step| run.service(step))).await;
     if options.wait {
         join_all(plan.services.iter().map(|step| run.ready(&step.service))).await;
@@ -247,8 +249,9 @@ pub async fn apply(
 }
 
 impl Run<'_> {
-    /// Networks, volumes, then removals (orphans, duplicates, scaled-down replicas).
-    async fn prepare(&self, plan: &Plan) -> Vec<String> {
+    /// Networks, volumes, then removals (orphans, duplicates, scaled-down replicas). Returns the
+    /// errors of each part: a missing network fails the services, a failed removal does not.
+    async fn prepare(&self, plan: &Plan) -> (Vec<String>, Vec<String>) {
         let mut errors = Vec::new();
         let networks = plan.networks.iter().map(|n| async move {
             let r = self
@@ -274,14 +277,12 @@ impl Run<'_> {
             (self.progress)(&r.name, &format!("removed ({})", r.reason));
             Ok::<(), EngineError>(())
         });
-        errors.extend(
-            join_all(removals)
-                .await
-                .into_iter()
-                .filter_map(Result::err)
-                .map(|e| e.to_string()),
-        );
-        errors
+        let removal_errors = join_all(removals)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|e| e.to_string());
+        (errors, removal_errors.collect())
     }
 
     async fn service(&self, step: &ServiceStep) {

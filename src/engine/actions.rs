@@ -186,8 +186,11 @@ impl Engine {
             .with_timeout(super::REQUEST_TIMEOUT + std::time::Duration::from_secs(timeout.max(0) as u64));
         match docker.stop_container(id, Some(options)).await {
             Ok(()) => Ok(()),
-            // Already stopped.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            // Already stopped, or already gone (e.g. removed by a request of an interrupted run
+            // that the engine finished after that run died).
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304 | 404, ..
+            }) => Ok(()),
             Err(e) => Err(self.error(format!("stopping container {name}"), e)),
         }
     }
