@@ -253,6 +253,8 @@ fn plan_service(
             Some("its configuration changed".to_string())
         } else if image_changed && present.is_some() {
             Some("its image changed".to_string())
+        } else if current.name != spec.name {
+            Some("an interrupted run left it under a temporary name".to_string())
         } else {
             shares_namespace_of.map(|s| format!("it shares the network of `{s}`, which is recreated"))
         };
