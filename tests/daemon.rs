@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::docker;
+use support::{KillOnDrop, docker, inspect, wait_until};
 
 struct Daemon {
     child: Child,
@@ -107,25 +107,6 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    Command::new("docker")
-        .args(["inspect", container, "--format", format])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting until {what}");
 }
 
 const PROJECT: &str = r#"
@@ -264,16 +245,6 @@ fn the_daemon_supervises_reloads_and_stops_cleanly() {
             .lines()
             .any(|v| v == "dtest_data")
     );
-}
-
-/// A daemon process that is killed when the test ends, even by a panic.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Reads journal entries (native protocol) from a socket standing in for the journal's.

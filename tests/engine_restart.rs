@@ -6,36 +6,10 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use support::{KillOnDrop, inspect, wait_until};
 
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting until {what}");
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    Command::new("docker")
-        .args(["inspect", container, "--format", format])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[test]
 fn composed_recovers_from_an_engine_restart() {

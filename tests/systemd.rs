@@ -7,7 +7,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::docker;
+use support::{docker, inspect};
 
 const IMAGE: &str = "composed-test/systemd:1";
 const BOX: &str = "composed-test-systemd-box";
@@ -48,14 +48,6 @@ fn in_box(script: &str) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code().unwrap_or(-1), text)
-}
-
-fn inspect(container: &str, format: &str) -> String {
-    Command::new("docker")
-        .args(["inspect", container, "--format", format])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }
 
 fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {

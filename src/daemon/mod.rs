@@ -425,27 +425,13 @@ impl Daemon {
                 number,
                 id,
                 delay,
-            } => {
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let _ = tx.send(Event::RestartDue {
-                        project,
-                        service,
-                        number,
-                        id,
-                    });
-                });
-            }
-            Action::StopThenRestart {
-                service,
-                number,
-                id,
-                timeout,
-                delay,
+                stop_timeout,
             } => {
                 let engine = self.engine.clone();
                 tokio::spawn(async move {
-                    let _ = engine.stop_container(&id, &id, timeout).await;
+                    if let Some(timeout) = stop_timeout {
+                        let _ = engine.stop_container(&id, &id, timeout).await;
+                    }
                     tokio::time::sleep(delay).await;
                     let _ = tx.send(Event::RestartDue {
                         project,

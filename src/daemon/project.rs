@@ -82,23 +82,29 @@ pub struct ServiceRuntime {
     pub containers: BTreeMap<u32, Tracked>,
 }
 
+/// Counts a restart of a service and returns its delay; the service shows as restarting meanwhile.
+/// (Takes the fields, not the runtime, so a borrowed container of the same service can stay.)
+fn schedule_restart(backoff: &mut Backoff, restarts: &mut u32, state: &mut ServiceState) -> Duration {
+    let delay = backoff.next().unwrap_or_default();
+    *restarts += 1;
+    *state = ServiceState::Restarting {
+        attempt: backoff.attempts(),
+        delay,
+    };
+    delay
+}
+
 /// What the daemon loop must do after an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Start container `id` after `delay`.
+    /// Start container `id` after `delay`; first stop it (within `stop_timeout` seconds) when it
+    /// is still running (an unhealthy container).
     Restart {
         service: String,
         number: u32,
         id: String,
         delay: Duration,
-    },
-    /// Stop `id` now (it is unhealthy), then restart it after `delay`.
-    StopThenRestart {
-        service: String,
-        number: u32,
-        id: String,
-        timeout: i64,
-        delay: Duration,
+        stop_timeout: Option<i64>,
     },
     /// A container of the project disappeared: reconcile.
     Resync,
@@ -340,18 +346,14 @@ impl ProjectRuntime {
                 }
                 match rt.rule.on_exit(*exit_code, rt.backoff.attempts()) {
                     Decision::Restart => {
-                        let delay = rt.backoff.next().unwrap_or_default();
-                        rt.restarts += 1;
-                        rt.state = ServiceState::Restarting {
-                            attempt: rt.backoff.attempts(),
-                            delay,
-                        };
+                        let delay = schedule_restart(&mut rt.backoff, &mut rt.restarts, &mut rt.state);
                         tracing::warn!(project = %event.project, service = %event.service, exit_code, "container {} exited with code {exit_code}; restarting in {} (attempt {})", tracked.name, format_duration(delay), rt.backoff.attempts());
                         vec![Action::Restart {
                             service: event.service.clone(),
                             number: event.number,
                             id: event.id.clone(),
                             delay,
+                            stop_timeout: None,
                         }]
                     }
                     Decision::Leave => {
@@ -368,12 +370,7 @@ impl ProjectRuntime {
             }
             EventKind::Unhealthy => match rt.rule.on_unhealthy(rt.backoff.attempts()) {
                 Decision::Restart => {
-                    let delay = rt.backoff.next().unwrap_or_default();
-                    rt.restarts += 1;
-                    rt.state = ServiceState::Restarting {
-                        attempt: rt.backoff.attempts(),
-                        delay,
-                    };
+                    let delay = schedule_restart(&mut rt.backoff, &mut rt.restarts, &mut rt.state);
                     *self.expected_dies.entry(event.id.clone()).or_default() += 1;
                     tracing::warn!(project = %event.project, service = %event.service, "container {} is unhealthy; restarting it (attempt {})", tracked.name, rt.backoff.attempts());
                     let timeout = self
@@ -382,12 +379,12 @@ impl ProjectRuntime {
                         .and_then(|p| p.services.get(&event.service))
                         .and_then(|s| s.stop_grace_period)
                         .map_or(crate::spec::DEFAULT_STOP_TIMEOUT, |d| d.as_secs() as i64);
-                    vec![Action::StopThenRestart {
+                    vec![Action::Restart {
                         service: event.service.clone(),
                         number: event.number,
                         id: event.id.clone(),
-                        timeout,
                         delay,
+                        stop_timeout: Some(timeout),
                     }]
                 }
                 Decision::Leave => {

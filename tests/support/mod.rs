@@ -261,3 +261,34 @@ fn rand_suffix() -> u64 {
         .unwrap()
         .subsec_nanos() as u64
 }
+
+/// One `docker inspect --format` field of a container ("" when it does not exist).
+pub fn inspect(container: &str, format: &str) -> String {
+    Command::new("docker")
+        .args(["inspect", container, "--format", format])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Checks `check` every 100 ms until it holds; panics naming `what` after `within`.
+pub fn wait_until(what: &str, within: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// A child process (a daemon under test) killed when the test ends, even by a panic.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
