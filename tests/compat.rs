@@ -110,9 +110,15 @@ fn cases() -> Vec<(PathBuf, Vec<String>)> {
     for seed in ["postgres", "yelb", "webapp"] {
         cases.push((seeds.clone(), vec!["-f".to_string(), format!("{seed}.compose.yml")]));
     }
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(support::repo().join("tests/compat"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    // The feature cases and the shipped examples.
+    let mut dirs: Vec<PathBuf> = ["tests/compat", "examples"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(support::repo().join(d))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+        })
+        .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
     for dir in dirs {
