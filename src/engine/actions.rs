@@ -18,10 +18,7 @@ use crate::spec::ContainerSpec;
 
 impl Engine {
     pub async fn create_network(&self, project: &Project, key: &str, net: &Network) -> Result<(), EngineError> {
-        let mut labels: HashMap<String, String> = net.labels.clone().into_iter().collect();
-        labels.insert(identity::PROJECT.into(), project.name.clone());
-        labels.insert(identity::NETWORK.into(), key.into());
-        labels.insert(identity::MANAGED_BY.into(), "composed".into());
+        let labels = owned_labels(&net.labels, project, identity::NETWORK, key);
         let ipam = net.ipam.as_ref().map(|i| Ipam {
             driver: i.driver.clone(),
             config: Some(
@@ -56,10 +53,7 @@ impl Engine {
     }
 
     pub async fn create_volume(&self, project: &Project, key: &str, vol: &Volume) -> Result<(), EngineError> {
-        let mut labels: HashMap<String, String> = vol.labels.clone().into_iter().collect();
-        labels.insert(identity::PROJECT.into(), project.name.clone());
-        labels.insert(identity::VOLUME.into(), key.into());
-        labels.insert(identity::MANAGED_BY.into(), "composed".into());
+        let labels = owned_labels(&vol.labels, project, identity::VOLUME, key);
         let request = VolumeCreateRequest {
             name: Some(vol.name.clone()),
             driver: vol.driver.clone(),
@@ -228,6 +222,21 @@ impl Engine {
             .await
             .map_err(|e| self.error(format!("removing volume {name}"), e))
     }
+}
+
+/// A network's or volume's labels: its own, compose's project and `kind` (network/volume key)
+/// labels, and composed's managed-by mark (what `down --volumes` checks before removing).
+fn owned_labels(
+    own: &std::collections::BTreeMap<String, String>,
+    project: &Project,
+    kind: &str,
+    key: &str,
+) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = own.clone().into_iter().collect();
+    labels.insert(identity::PROJECT.into(), project.name.clone());
+    labels.insert(kind.into(), key.into());
+    labels.insert(identity::MANAGED_BY.into(), "composed".into());
+    labels
 }
 
 /// `registry:5000/x/y:1` -> (`registry:5000/x/y`, `1`); no tag means `latest`.
