@@ -486,43 +486,9 @@ pub async fn down(
     progress: Progress<'_>,
 ) -> DownReport {
     let mut report = DownReport::default();
-    // Level 0: services nothing depends on (and orphans); each level stops after the one before.
-    let mut level: HashMap<&str, usize> = HashMap::new();
-    let order = project.start_order();
-    for name in order.iter().rev() {
-        let dependents_level = project
-            .services
-            .values()
-            .filter(|s| s.depends_on.contains_key(*name))
-            .filter_map(|s| level.get(s.name.as_str()).copied())
-            .max();
-        level.insert(name, dependents_level.map_or(0, |l| l + 1));
-    }
-    let max_level = level.values().copied().max().unwrap_or(0);
-    for l in 0..=max_level {
-        let batch = observed
-            .containers
-            .iter()
-            .filter(|c| level.get(c.service.as_str()).copied().unwrap_or(0) == l);
-        let results = join_all(batch.map(|c| async move {
-            let timeout = project
-                .services
-                .get(&c.service)
-                .and_then(|s| s.stop_grace_period)
-                .map_or(crate::spec::DEFAULT_STOP_TIMEOUT, |d| d.as_secs() as i64);
-            engine.stop_container(&c.id, &c.name, timeout).await?;
-            engine.remove_container(&c.id, &c.name).await?;
-            progress(&c.name, "removed");
-            Ok::<String, EngineError>(c.name.clone())
-        }))
-        .await;
-        for r in results {
-            match r {
-                Ok(name) => report.removed_containers.push(name),
-                Err(e) => report.errors.push(e.to_string()),
-            }
-        }
-    }
+    let (removed, errors) = stop_in_order(engine, project, observed, None, true, progress).await;
+    report.removed_containers = removed;
+    report.errors = errors;
     for net in project.networks.values().filter(|n| !n.external) {
         let ours = observed
             .networks
@@ -567,4 +533,70 @@ fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Stops the project's containers, or one service's, dependents before their dependencies, and
+/// keeps them (`composectl stop`). Returns the errors.
+pub async fn stop(
+    engine: &Engine,
+    project: &Project,
+    observed: &Observed,
+    only: Option<&str>,
+    progress: Progress<'_>,
+) -> Vec<String> {
+    stop_in_order(engine, project, observed, only, false, progress).await.1
+}
+
+/// Stops (and with `remove`, removes) containers level by level: level 0 is the services nothing
+/// depends on (and orphans), each level after the one before, a level's containers in parallel.
+/// Returns the names done and the errors.
+async fn stop_in_order(
+    engine: &Engine,
+    project: &Project,
+    observed: &Observed,
+    only: Option<&str>,
+    remove: bool,
+    progress: Progress<'_>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut done, mut errors) = (Vec::new(), Vec::new());
+    let mut level: HashMap<&str, usize> = HashMap::new();
+    let order = project.start_order();
+    for name in order.iter().rev() {
+        let dependents_level = project
+            .services
+            .values()
+            .filter(|s| s.depends_on.contains_key(*name))
+            .filter_map(|s| level.get(s.name.as_str()).copied())
+            .max();
+        level.insert(name, dependents_level.map_or(0, |l| l + 1));
+    }
+    let max_level = level.values().copied().max().unwrap_or(0);
+    for l in 0..=max_level {
+        let batch = observed
+            .containers
+            .iter()
+            .filter(|c| only.is_none_or(|s| s == c.service))
+            .filter(|c| level.get(c.service.as_str()).copied().unwrap_or(0) == l);
+        let results = join_all(batch.map(|c| async move {
+            let timeout = project
+                .services
+                .get(&c.service)
+                .and_then(|s| s.stop_grace_period)
+                .map_or(crate::spec::DEFAULT_STOP_TIMEOUT, |d| d.as_secs() as i64);
+            engine.stop_container(&c.id, &c.name, timeout).await?;
+            if remove {
+                engine.remove_container(&c.id, &c.name).await?;
+            }
+            progress(&c.name, if remove { "removed" } else { "stopped" });
+            Ok::<String, EngineError>(c.name.clone())
+        }))
+        .await;
+        for r in results {
+            match r {
+                Ok(name) => done.push(name),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+    }
+    (done, errors)
 }

@@ -5,7 +5,10 @@
 //! [`diag`] is how every problem with an input is reported, [`engine`] is the only place that
 //! talks to Docker, and [`cli`] holds the command-line front ends.
 
+pub mod args;
+pub mod bus;
 pub mod cli;
+pub mod ctl;
 pub mod daemon;
 pub mod diag;
 pub mod engine;

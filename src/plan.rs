@@ -58,6 +58,14 @@ pub enum ImageStep {
     Missing(String),
 }
 
+impl ImageStep {
+    pub fn name(&self) -> &str {
+        match self {
+            ImageStep::Present(i) | ImageStep::Pull(i) | ImageStep::Build(i) | ImageStep::Missing(i) => i,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContainerStep {
     Keep {
@@ -93,6 +101,27 @@ pub struct Removal {
 }
 
 impl Plan {
+    /// Leaves the containers of `services` as they are (an operator stopped them): no start,
+    /// create, recreate or restart for them, and no image work. Removals still apply.
+    pub fn leave_alone(&mut self, services: &BTreeSet<String>) {
+        for step in self.services.iter_mut().filter(|s| services.contains(&s.service)) {
+            step.image = ImageStep::Present(step.image.name().to_string());
+            step.containers = std::mem::take(&mut step.containers)
+                .into_iter()
+                .filter_map(|c| match c {
+                    ContainerStep::Keep { id, name }
+                    | ContainerStep::Start { id, name }
+                    | ContainerStep::Restart { id, name, .. } => Some(ContainerStep::Keep { id, name }),
+                    ContainerStep::Recreate { old_id, old_name, .. } => Some(ContainerStep::Keep {
+                        id: old_id,
+                        name: old_name,
+                    }),
+                    ContainerStep::Create { .. } => None,
+                })
+                .collect();
+        }
+    }
+
     /// True when applying the plan would not make a single create, start, stop or remove call.
     pub fn is_noop(&self) -> bool {
         self.networks.is_empty()
@@ -397,6 +426,36 @@ mod tests {
             );
         }
         o
+    }
+
+    #[test]
+    fn services_left_alone_get_no_start_create_or_pull() {
+        let p = project(
+            "services:\n  db: {image: postgres:16}\n  app: {image: app:1, environment: {A: '2'}}\n  new: {image: new:1}\n",
+        );
+        let mut o = converged(&p);
+        o.images.clear();
+        o.containers.retain(|c| c.service != "new");
+        for c in o.containers.iter_mut() {
+            c.state = ContainerState::Exited;
+            if c.service == "app" {
+                c.hash = Some("old".into());
+            }
+        }
+        let mut plan = plan_with(&p, &o, true);
+        assert_eq!(
+            actions(&plan),
+            [
+                "pull app:1",
+                "recreate p-app-1",
+                "pull postgres:16",
+                "start p-db-1",
+                "pull new:1",
+                "create p-new-1"
+            ]
+        );
+        plan.leave_alone(&["app".to_string(), "new".to_string()].into_iter().collect());
+        assert_eq!(actions(&plan), ["keep p-app-1", "pull postgres:16", "start p-db-1"]);
     }
 
     /// One line per action, for table assertions.

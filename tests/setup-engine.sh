@@ -61,16 +61,25 @@ STANDIN_TAGS="mreferre/yelb-ui:0.10 mreferre/yelb-appserver:0.7 redis:4.0.2 mref
 
 build_test_images() {
   build_busybox
-  if docker image inspect composed-test/server:1 >/dev/null 2>&1; then
+  # Rebuilt when this recipe changes (the label carries its version).
+  if [ "$(docker image inspect -f '{{index .Config.Labels "composed-test.recipe"}}' composed-test/server:1 2>/dev/null)" = 2 ]; then
     return
   fi
   log "building the stand-in server image"
   local dir
   dir=$(mktemp -d)
+  # The examples' healthchecks run these; a stand-in is ready as soon as it runs.
+  printf '#!/bin/sh\nexit 0\n' > "$dir/ready"
   cat > "$dir/Dockerfile" <<'X'
 FROM composed-test/busybox:1
+LABEL composed-test.recipe=2
+COPY ready /usr/local/bin/redis-cli
+COPY ready /usr/local/bin/pg_isready
+COPY ready /usr/local/bin/mysqladmin
+ENV PATH=/usr/local/bin:/bin
 CMD ["sh", "-c", "trap 'exit 0' TERM INT; sleep 2147483647 & wait"]
 X
+  chmod 755 "$dir/ready"
   DOCKER_BUILDKIT=0 docker build -q -t composed-test/server:1 "$dir" >/dev/null
   rm -rf "$dir"
   for tag in $STANDIN_TAGS; do

@@ -1,73 +1,17 @@
-//! `composed`: the daemon (no subcommand) and its one-shot commands.
-
-use std::process::ExitCode;
+//! `composed`: the daemon (no subcommand) and its one-shot commands. The definitions live in
+//! [`composed::args`].
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use composed::cli::{self, Format, ProjectArgs};
+use clap::Parser;
+use composed::args::{ComposedArgs, ComposedCommand as Command};
+use composed::cli;
 use composed::daemon;
 
-/// Runs Docker Compose projects as first-class systemd services.
-///
-/// Without a command, runs the daemon: every project in --root (NAME.yaml, NAME.yml, or NAME/
-/// with a compose file), or the one --project names.
-#[derive(Debug, Parser)]
-#[command(name = "composed", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    /// Directory of projects the daemon manages
-    #[arg(long, value_name = "DIR", default_value = "/etc/composed")]
-    root: PathBuf,
-    /// Manage exactly this project (a directory or a compose file) instead of --root
-    #[arg(long, value_name = "PATH")]
-    project: Option<PathBuf>,
-    /// Where the daemon keeps its per-project locks [default: $RUNTIME_DIRECTORY or /run/composed]
-    #[arg(long, value_name = "DIR")]
-    runtime_dir: Option<PathBuf>,
-    /// Seconds between the slow resyncs that catch anything the event stream missed
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    resync: u64,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Validate a project: exit 0 with a one-line summary, or print every error with its location
-    Check(ProjectArgs),
-    /// Print the project as composed understood it (normalised)
-    Config {
-        #[command(flatten)]
-        project: ProjectArgs,
-        /// Output format
-        #[arg(long, value_enum, default_value = "yaml")]
-        format: Format,
-    },
-    /// Create and start the project's containers, networks and volumes, in dependency order
-    Up {
-        #[command(flatten)]
-        project: ProjectArgs,
-        /// Also wait until every service is ready (healthy, running, or exited 0)
-        #[arg(long)]
-        wait: bool,
-    },
-    /// Stop and remove the project's containers and networks (volumes are kept)
-    Down {
-        #[command(flatten)]
-        project: ProjectArgs,
-        /// Also remove the project's own named volumes (never external or pre-existing ones)
-        #[arg(long)]
-        volumes: bool,
-    },
-    /// Print what `up` would change, touching nothing
-    Plan(ProjectArgs),
-    /// List the project's containers
-    Ps(ProjectArgs),
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = ComposedArgs::parse();
     let Some(command) = cli.command else {
         init_logging();
         let runtime_dir = cli
@@ -79,6 +23,7 @@ fn main() -> ExitCode {
             project: cli.project,
             runtime_dir,
             resync: Duration::from_secs(cli.resync.max(1)),
+            bus: cli.bus,
         };
         return runtime().block_on(daemon::run(config));
     };

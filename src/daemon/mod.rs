@@ -7,6 +7,7 @@
 //! good configuration running.
 
 pub mod guard;
+pub mod holds;
 pub mod project;
 pub mod sources;
 pub mod systemd;
@@ -19,13 +20,14 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::bus::{Bus, Command, Op, Snapshot};
 use crate::engine::Engine;
 use crate::engine::events::ContainerEvent;
 use crate::execute::{self, Report};
 use crate::identity;
 use crate::observed::Observed;
 use crate::supervise::backoff::Backoff;
-use project::{Action, ProjectRuntime, Reload};
+use project::{Action, ProjectRuntime, Reload, Reply};
 
 /// How the daemon was started.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct Config {
     pub runtime_dir: PathBuf,
     /// The slow periodic resync, for anything the event stream missed.
     pub resync: Duration,
+    /// Where the D-Bus API is served.
+    pub bus: Bus,
 }
 
 #[derive(Debug)]
@@ -56,7 +60,19 @@ enum Event {
         project: String,
         service: String,
         result: Result<(), String>,
+        /// Dependents with `restart: true` follow (not after an operator's start).
+        dependents: bool,
+        reply: Option<Reply>,
     },
+    /// An operator's stop (or the first half of a restart) is done.
+    Stopped {
+        project: String,
+        service: Option<String>,
+        errors: Vec<String>,
+        then_start: bool,
+        reply: Reply,
+    },
+    Command(Command),
     Applied {
         project: String,
         result: Result<(Report, Observed), String>,
@@ -83,6 +99,8 @@ struct Daemon {
     journal: Option<std::sync::Arc<crate::journal::native::Journal>>,
     /// One log forwarder per running container.
     forwarders: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
+    /// What the D-Bus API shows, sent on every change.
+    snapshots: tokio::sync::watch::Sender<Snapshot>,
 }
 
 /// Runs until SIGTERM; returns the exit code.
@@ -121,6 +139,7 @@ pub async fn run(config: Config) -> ExitCode {
         last_status: Default::default(),
         journal: None,
         forwarders: Default::default(),
+        snapshots: tokio::sync::watch::channel(Snapshot::default()).0,
     };
     daemon.journal =
         crate::journal::native::Journal::connect(&crate::journal::native::socket_path()).map(std::sync::Arc::new);
@@ -134,6 +153,12 @@ pub async fn run(config: Config) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let _watcher = spawn_watcher(&daemon, tx.clone());
+    let (commands, mut command_rx) = mpsc::unbounded_channel();
+    let single = daemon
+        .single()
+        .then(|| daemon.projects.keys().next().cloned())
+        .flatten();
+    let _bus = crate::bus::server::serve(daemon.config.bus, single, commands, daemon.snapshots.subscribe()).await;
     daemon.follow_engine(now_secs() - 1);
     for name in daemon.projects.keys().cloned().collect::<Vec<_>>() {
         daemon.reconcile(&name, true);
@@ -147,6 +172,7 @@ pub async fn run(config: Config) -> ExitCode {
     loop {
         let event = tokio::select! {
             Some(event) = rx.recv() => event,
+            Some(command) = command_rx.recv() => Event::Command(command),
             _ = tick(&mut watchdog) => {
                 if daemon.engine_up && daemon.engine.docker.ping().await.is_ok() {
                     systemd::watchdog();
@@ -168,6 +194,10 @@ pub async fn run(config: Config) -> ExitCode {
         match event {
             Event::Signal(Signal::Terminate) => return daemon.shutdown().await,
             Event::Signal(Signal::Reload) => daemon.reload(true).await,
+            Event::Command(command) => {
+                daemon.command(command).await;
+                daemon.update_status();
+            }
             Event::FilesChanged => debounce = Some(tokio::time::Instant::now() + Duration::from_millis(300)),
             other => daemon.handle(other),
         }
@@ -214,7 +244,8 @@ impl Daemon {
                 }
             };
             let name = source.name.clone();
-            let mut rt = ProjectRuntime::new(source, lock);
+            let holds = holds::Holds::load(&self.config.runtime_dir, &source.name);
+            let mut rt = ProjectRuntime::new(source, lock, holds);
             if let Reload::Refused(errors) = rt.reload() {
                 for e in &errors {
                     tracing::error!(project = %name, "{e}");
@@ -265,20 +296,44 @@ impl Daemon {
 
     /// Observes, plans and applies one project in a task; the result comes back as an event.
     fn reconcile(&mut self, name: &str, start_exited: bool) {
+        self.reconcile_then(name, start_exited, None);
+    }
+
+    /// [`Self::reconcile`], answering `reply` when it is done. A stopped project is left alone;
+    /// held services keep their containers as they are.
+    fn reconcile_then(&mut self, name: &str, start_exited: bool, reply: Option<Reply>) {
         let Some(rt) = self.projects.get_mut(name) else { return };
-        let Some(project) = rt.project.clone() else { return };
+        let Some(project) = rt.project.clone() else {
+            if let Some(r) = reply {
+                let _ = r.send(Err(rt.status_line()));
+            }
+            return;
+        };
+        if rt.holds.project {
+            let line = rt.status_line();
+            for r in reply.into_iter().chain(std::mem::take(&mut rt.next_waiters)) {
+                let _ = r.send(Ok(line.clone()));
+            }
+            return;
+        }
         if rt.applying || !self.engine_up {
-            rt.resync_pending = true;
+            rt.pending = Some(rt.pending.unwrap_or(false) || start_exited);
+            rt.next_waiters.extend(reply);
             return;
         }
         rt.applying = true;
+        let queued = std::mem::take(&mut rt.next_waiters);
+        rt.waiters.extend(queued);
+        rt.waiters.extend(reply);
+        let held = rt.held_services();
         let engine = self.engine.clone();
         let tx = self.tx.clone();
         let name = name.to_string();
         tokio::spawn(async move {
             let result = async {
                 let observed = engine.observe(&project.name).await.map_err(|e| e.to_string())?;
-                let plan = crate::plan::plan_with(&project, &observed, start_exited);
+                let mut plan = crate::plan::plan_with(&project, &observed, start_exited);
+                plan.leave_alone(&held);
                 if plan.is_noop() && !start_exited {
                     return Ok((Report::default(), observed));
                 }
@@ -342,28 +397,29 @@ impl Daemon {
                 id,
             } => {
                 tracing::debug!(project = %project, service = %service, number, "starting the container again");
-                let engine = self.engine.clone();
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let result = engine.start_container(&id, &id).await.map_err(|e| e.to_string());
-                    let _ = tx.send(Event::Restarted {
-                        project,
-                        service,
-                        result,
-                    });
-                });
+                self.start_containers(project, service, vec![id], true, None);
             }
             Event::Restarted {
                 project,
                 service,
                 result,
+                dependents,
+                reply,
             } => {
                 let Some(rt) = self.projects.get_mut(&project) else {
                     return;
                 };
+                if let Some(reply) = reply {
+                    let verb = if dependents { "restarted" } else { "started" };
+                    let _ = reply.send(result.clone().map(|()| format!("{verb} {project}/{service}")));
+                }
                 match result {
                     Ok(()) => {
-                        tracing::info!(project = %project, service = %service, "restarted");
+                        tracing::info!(project = %project, service = %service, "{}", if dependents { "restarted" } else { "started" });
+                        if !dependents {
+                            self.update_status();
+                            return;
+                        }
                         let dependents = rt.restart_dependents(&service);
                         let engine = self.engine.clone();
                         tokio::spawn(async move {
@@ -383,6 +439,13 @@ impl Daemon {
                 }
             }
             Event::Applied { project, result } => self.applied(&project, result),
+            Event::Stopped {
+                project,
+                service,
+                errors,
+                then_start,
+                reply,
+            } => self.stopped(project, service, errors, then_start, reply),
             Event::EngineLost(reason) => {
                 if self.engine_up {
                     tracing::error!("lost the Docker engine: {reason}; reconnecting");
@@ -407,13 +470,181 @@ impl Daemon {
                 for name in self.projects.keys().cloned().collect::<Vec<_>>() {
                     if let Some(rt) = self.projects.get_mut(&name) {
                         rt.applying = false;
+                        let waiting = std::mem::take(&mut rt.waiters);
+                        rt.next_waiters.extend(waiting);
                     }
                     self.reconcile(&name, true);
                 }
             }
-            Event::FilesChanged | Event::Signal(_) => {}
+            Event::FilesChanged | Event::Signal(_) | Event::Command(_) => {}
         }
         self.update_status();
+    }
+
+    /// Starts containers of one service in a task; reports back with [`Event::Restarted`].
+    fn start_containers(
+        &self,
+        project: String,
+        service: String,
+        ids: Vec<String>,
+        dependents: bool,
+        reply: Option<Reply>,
+    ) {
+        let engine = self.engine.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let mut result = Ok(());
+            for id in &ids {
+                if let Err(e) = engine.start_container(id, id).await {
+                    result = Err(e.to_string());
+                }
+            }
+            let _ = tx.send(Event::Restarted {
+                project,
+                service,
+                result,
+                dependents,
+                reply,
+            });
+        });
+    }
+
+    /// A request from the D-Bus API.
+    async fn command(&mut self, command: Command) {
+        let Command {
+            op,
+            project,
+            service,
+            reply,
+        } = command;
+        if op == Op::Reload {
+            self.reload(true).await;
+            let refused: Vec<String> = self
+                .projects
+                .values()
+                .filter(|p| project.is_empty() || p.name() == project)
+                .filter_map(|p| {
+                    p.config_error.as_ref().map(|e| {
+                        format!(
+                            "{}: the edit was refused: {e}; the last good configuration keeps running",
+                            p.name()
+                        )
+                    })
+                })
+                .collect();
+            let _ = reply.send(match refused.is_empty() {
+                true => Ok(format!("reloaded: {}", self.status_line())),
+                false => Err(refused.join("\n")),
+            });
+            return;
+        }
+        let target = match &service {
+            Some(s) => format!("{project}/{s}"),
+            None => project.clone(),
+        };
+        let Some(rt) = self.projects.get_mut(&project) else {
+            let _ = reply.send(Err(format!("no project `{project}`")));
+            return;
+        };
+        if let Some(s) = &service
+            && !rt.services.contains_key(s)
+        {
+            let _ = reply.send(Err(format!("project `{project}` has no service `{s}`")));
+            return;
+        }
+        tracing::info!(project = %project, "{} {target}, as asked over D-Bus", format!("{op:?}").to_lowercase());
+        match op {
+            Op::Start => {
+                rt.holds.release(service.as_deref());
+                let ids: Vec<String> = service
+                    .as_ref()
+                    .and_then(|s| rt.services.get(s))
+                    .map(|s| s.containers.values().map(|t| t.id.clone()).collect())
+                    .unwrap_or_default();
+                match service {
+                    Some(service) if !ids.is_empty() => {
+                        self.start_containers(project, service, ids, false, Some(reply))
+                    }
+                    Some(_) => self.reconcile_then(&project, false, Some(reply)),
+                    None => self.reconcile_then(&project, true, Some(reply)),
+                }
+            }
+            Op::Stop | Op::Restart => {
+                let then_start = op == Op::Restart;
+                if then_start {
+                    rt.expect_operator_stop(service.as_deref());
+                } else {
+                    rt.holds.hold(service.as_deref());
+                    for (name, s) in rt.services.iter_mut() {
+                        if service.as_ref().is_none_or(|only| only == name) {
+                            s.next_exit_reason = Some("stopped by an operator".to_string());
+                        }
+                    }
+                }
+                let Some(definition) = rt.project.clone() else {
+                    let _ = reply.send(Err(rt.status_line()));
+                    return;
+                };
+                let engine = self.engine.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let errors = match engine.observe(&definition.name).await {
+                        Ok(observed) => {
+                            let progress = |s: &str, w: &str| tracing::info!(project = %project, "{s}: {w}");
+                            execute::stop(&engine, &definition, &observed, service.as_deref(), &progress).await
+                        }
+                        Err(e) => vec![e.to_string()],
+                    };
+                    let _ = tx.send(Event::Stopped {
+                        project,
+                        service,
+                        errors,
+                        then_start,
+                        reply,
+                    });
+                });
+            }
+            Op::Reload => {}
+        }
+        self.update_status();
+    }
+
+    /// An operator's stop is done; a restart goes on to start.
+    fn stopped(
+        &mut self,
+        project: String,
+        service: Option<String>,
+        errors: Vec<String>,
+        then_start: bool,
+        reply: Reply,
+    ) {
+        let Some(rt) = self.projects.get_mut(&project) else {
+            let _ = reply.send(Err(format!("project `{project}` is gone")));
+            return;
+        };
+        for e in &errors {
+            tracing::error!(project = %project, "{e}");
+        }
+        if !errors.is_empty() {
+            let _ = reply.send(Err(errors.join("; ")));
+            return;
+        }
+        if !then_start {
+            let line = rt.status_line();
+            let _ = reply.send(Ok(format!("stopped; {line}")));
+            return;
+        }
+        match service {
+            None => self.reconcile_then(&project, true, Some(reply)),
+            Some(service) => {
+                let ids = rt
+                    .services
+                    .get(&service)
+                    .map(|s| s.containers.values().map(|t| t.id.clone()).collect())
+                    .unwrap_or_default();
+                self.start_containers(project, service, ids, true, Some(reply));
+            }
+        }
     }
 
     fn act(&mut self, project: &str, action: Action) {
@@ -467,12 +698,24 @@ impl Daemon {
             }
             Err(e) => tracing::error!(project = %name, "reconcile failed: {e}"),
         }
-        let pending = std::mem::take(&mut rt.resync_pending);
+        let outcome = match rt.failure() {
+            Some(why) => Err(format!("{}: {why}", rt.name())),
+            None => Ok(rt.status_line()),
+        };
+        for waiter in std::mem::take(&mut rt.waiters) {
+            let _ = waiter.send(outcome.clone());
+        }
+        let pending = rt.pending.take();
+        if pending.is_none() {
+            for waiter in std::mem::take(&mut rt.next_waiters) {
+                let _ = waiter.send(outcome.clone());
+            }
+        }
         for (service, id, container) in running {
             self.forward_logs(name, &service, &id, &container);
         }
-        if pending {
-            self.reconcile(name, false);
+        if let Some(start_exited) = pending {
+            self.reconcile(name, start_exited);
         }
         self.update_status();
         if !self.ready_sent
@@ -539,12 +782,25 @@ impl Daemon {
             .join("; ")
     }
 
+    /// Sends STATUS when it changed, and the new picture to the D-Bus API.
     fn update_status(&self) {
         let line = self.status_line();
         if *self.last_status.borrow() != line {
             systemd::status(&line);
-            *self.last_status.borrow_mut() = line;
+            *self.last_status.borrow_mut() = line.clone();
         }
+        let snapshot = Snapshot {
+            status: line,
+            projects: self.projects.values().map(ProjectRuntime::view).collect(),
+            services: self.projects.values().flat_map(ProjectRuntime::service_views).collect(),
+        };
+        self.snapshots.send_if_modified(|old| {
+            let changed = *old != snapshot;
+            if changed {
+                *old = snapshot;
+            }
+            changed
+        });
     }
 
     /// SIGHUP or a file change: new and removed projects, then every project whose files changed.
@@ -598,6 +854,7 @@ impl Daemon {
             }
         }
         systemd::ready(&self.status_line());
+        self.update_status();
     }
 
     /// SIGTERM: stop every project's containers (dependents first), remove them and the

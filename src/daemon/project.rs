@@ -3,13 +3,15 @@
 //! taken on engine events. No I/O here but reading the project's own files: the daemon loop
 //! carries out the [`Action`]s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::bus::{ProjectView, ServiceView};
 use crate::daemon::guard;
+use crate::daemon::holds::Holds;
 use crate::daemon::sources::Source;
 use crate::engine::events::{ContainerEvent, EventKind};
 use crate::execute::{Report, Status};
@@ -27,9 +29,14 @@ pub enum ServiceState {
     Running,
     Healthy,
     Unhealthy,
-    Restarting { attempt: u32, delay: Duration },
+    Restarting {
+        attempt: u32,
+        delay: Duration,
+    },
     Exited(i64),
     Failed(String),
+    /// An operator stopped it (`composectl stop`).
+    Stopped,
 }
 
 impl fmt::Display for ServiceState {
@@ -49,6 +56,7 @@ impl fmt::Display for ServiceState {
             }
             ServiceState::Exited(code) => write!(f, "exited ({code})"),
             ServiceState::Failed(reason) => write!(f, "failed: {reason}"),
+            ServiceState::Stopped => write!(f, "stopped"),
         }
     }
 }
@@ -78,8 +86,60 @@ pub struct ServiceRuntime {
     pub state: ServiceState,
     pub restarts: u32,
     pub last_exit: Option<i64>,
+    /// Why the container last stopped, in words.
+    pub last_exit_reason: String,
+    /// Why composed is about to stop it (read at its next death).
+    pub next_exit_reason: Option<String>,
+    /// The engine reported it out of memory; its next death is from that.
+    pub oom: bool,
     pub has_healthcheck: bool,
     pub containers: BTreeMap<u32, Tracked>,
+}
+
+impl ServiceRuntime {
+    /// Ready: healthy where there is a healthcheck, running otherwise, exited 0 for one-shots,
+    /// or stopped by an operator.
+    pub fn ready(&self) -> bool {
+        match &self.state {
+            ServiceState::Healthy | ServiceState::Exited(0) | ServiceState::Stopped => true,
+            ServiceState::Running => !self.has_healthcheck,
+            _ => false,
+        }
+    }
+
+    /// The state and health words the API and `composectl ps` show.
+    fn words(&self) -> (&'static str, &'static str) {
+        let state = match &self.state {
+            ServiceState::Starting => "starting",
+            ServiceState::Running | ServiceState::Healthy | ServiceState::Unhealthy => "running",
+            ServiceState::Restarting { .. } => "restarting",
+            ServiceState::Exited(_) => "exited",
+            ServiceState::Failed(_) => "failed",
+            ServiceState::Stopped => "stopped",
+        };
+        let health = match (&self.state, self.has_healthcheck) {
+            (_, false) => "",
+            (ServiceState::Healthy, true) => "healthy",
+            (ServiceState::Unhealthy, true) => "unhealthy",
+            (ServiceState::Starting | ServiceState::Running, true) => "starting",
+            (_, true) => "",
+        };
+        (state, health)
+    }
+}
+
+/// A published port as `docker ps` writes it: `[HOST_IP:]PUBLISHED->TARGET/PROTOCOL`.
+fn port_words(p: &crate::model::Port) -> String {
+    let protocol = match p.protocol {
+        crate::model::Protocol::Tcp => "tcp",
+        crate::model::Protocol::Udp => "udp",
+        crate::model::Protocol::Sctp => "sctp",
+    };
+    match (&p.host_ip, &p.published) {
+        (Some(ip), Some(published)) => format!("{ip}:{published}->{}/{protocol}", p.target),
+        (None, Some(published)) => format!("{published}->{}/{protocol}", p.target),
+        (_, None) => format!("{}/{protocol}", p.target),
+    }
 }
 
 /// Counts a restart of a service and returns its delay; the service shows as restarting meanwhile.
@@ -93,6 +153,9 @@ fn schedule_restart(backoff: &mut Backoff, restarts: &mut u32, state: &mut Servi
     };
     delay
 }
+
+/// Where a caller waits for the outcome of what it asked.
+pub type Reply = tokio::sync::oneshot::Sender<Result<String, String>>;
 
 /// What the daemon loop must do after an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,15 +191,20 @@ pub struct ProjectRuntime {
     pub services: BTreeMap<String, ServiceRuntime>,
     pub first_apply_done: bool,
     pub applying: bool,
-    /// A reconcile was asked for while one was running.
-    pub resync_pending: bool,
+    /// A reconcile was asked for while one was running (with `start_exited`).
+    pub pending: Option<bool>,
+    /// Callers answered when the running reconcile ends, and when the pending one ends.
+    pub waiters: Vec<Reply>,
+    pub next_waiters: Vec<Reply>,
+    /// What an operator stopped.
+    pub holds: Holds,
     /// Deaths composed causes itself (restarts of dependents), by container id.
     pub expected_dies: HashMap<String, u32>,
     pub _lock: guard::ProjectLock,
 }
 
 impl ProjectRuntime {
-    pub fn new(source: Source, lock: guard::ProjectLock) -> Self {
+    pub fn new(source: Source, lock: guard::ProjectLock, holds: Holds) -> Self {
         ProjectRuntime {
             source,
             project: None,
@@ -146,7 +214,10 @@ impl ProjectRuntime {
             services: BTreeMap::new(),
             first_apply_done: false,
             applying: false,
-            resync_pending: false,
+            pending: None,
+            waiters: Vec::new(),
+            next_waiters: Vec::new(),
+            holds,
             expected_dies: HashMap::new(),
             _lock: lock,
         }
@@ -154,6 +225,16 @@ impl ProjectRuntime {
 
     pub fn name(&self) -> &str {
         &self.source.name
+    }
+
+    /// Held: stopped by an operator.
+    pub fn held(&self, service: &str) -> bool {
+        self.holds.holds(service)
+    }
+
+    /// Every held service, for [`crate::plan::Plan::leave_alone`].
+    pub fn held_services(&self) -> BTreeSet<String> {
+        self.services.keys().filter(|s| self.held(s)).cloned().collect()
     }
 
     /// Reads the project's files; keeps the last good configuration when they are bad.
@@ -211,6 +292,9 @@ impl ProjectRuntime {
                 state: ServiceState::Starting,
                 restarts: 0,
                 last_exit: None,
+                last_exit_reason: String::new(),
+                next_exit_reason: None,
+                oom: false,
                 has_healthcheck: false,
                 containers: BTreeMap::new(),
             });
@@ -253,18 +337,19 @@ impl ProjectRuntime {
                 Some(Status::Started) => ServiceState::Running,
                 Some(Status::Pending) | None => from_observed(observed, name, rt.has_healthcheck),
             };
+            let running = observed
+                .containers
+                .iter()
+                .any(|c| &c.service == name && c.state == ContainerState::Running);
+            if !running && self.holds.holds(name) {
+                rt.state = ServiceState::Stopped;
+            }
         }
     }
 
     /// Ready: healthy where there is a healthcheck, running otherwise, exited 0 for one-shots.
     pub fn ready(&self) -> bool {
-        self.first_apply_done
-            && self.services.values().all(|s| match &s.state {
-                ServiceState::Healthy => true,
-                ServiceState::Running => !s.has_healthcheck,
-                ServiceState::Exited(0) => true,
-                _ => false,
-            })
+        self.first_apply_done && self.services.values().all(ServiceRuntime::ready)
     }
 
     /// The first reason the project cannot become ready, if it cannot.
@@ -288,6 +373,9 @@ impl ProjectRuntime {
             };
             return format!("{name}: config error at {err}; {what}");
         }
+        if self.holds.project {
+            return format!("{name}: stopped (composectl start {name})");
+        }
         if let Some((service, s)) = self.services.iter().find(|(_, s)| {
             matches!(
                 s.state,
@@ -305,14 +393,82 @@ impl ProjectRuntime {
                     || (s.state == ServiceState::Running && !s.has_healthcheck)
             })
             .count();
+        let stopped = self
+            .services
+            .values()
+            .filter(|s| s.state == ServiceState::Stopped)
+            .count();
+        let stopped = match stopped {
+            0 => String::new(),
+            n => format!(", {n} stopped"),
+        };
         if !self.first_apply_done {
-            return format!("{name}: starting, {ready}/{total} ready");
+            return format!("{name}: starting, {ready}/{total} ready{stopped}");
         }
-        format!("{name}: {ready}/{total} ready")
+        format!("{name}: {ready}/{total} ready{stopped}")
+    }
+
+    /// The project as the D-Bus API shows it.
+    pub fn view(&self) -> ProjectView {
+        let state = if self.project.is_none() {
+            "config-error"
+        } else if self.holds.project {
+            "stopped"
+        } else if self.ready() {
+            "ready"
+        } else if !self.first_apply_done || self.failure().is_none() {
+            "starting"
+        } else {
+            "degraded"
+        };
+        ProjectView {
+            name: self.name().to_string(),
+            state: state.to_string(),
+            status: self.status_line(),
+            config_error: self.config_error.clone().unwrap_or_default(),
+            files: self.inputs.iter().map(|p| p.display().to_string()).collect(),
+            services: self.services.len() as u32,
+            ready_services: self.services.values().filter(|s| s.ready()).count() as u32,
+        }
+    }
+
+    /// Each service as the D-Bus API shows it: no environment, command or mounts.
+    pub fn service_views(&self) -> Vec<ServiceView> {
+        let Some(project) = &self.project else {
+            return Vec::new();
+        };
+        self.services
+            .iter()
+            .map(|(name, rt)| {
+                let config = project.services.get(name);
+                let (state, health) = rt.words();
+                ServiceView {
+                    project: self.name().to_string(),
+                    service: name.clone(),
+                    state: state.to_string(),
+                    health: health.to_string(),
+                    detail: rt.state.to_string(),
+                    ready: rt.ready(),
+                    restart_count: rt.restarts,
+                    last_exit_code: rt.last_exit.map_or(-1, |c| c as i32),
+                    last_exit_reason: rt.last_exit_reason.clone(),
+                    container_id: rt.containers.values().next().map(|t| t.id.clone()).unwrap_or_default(),
+                    containers: rt.containers.len() as u32,
+                    image: config
+                        .map(|s| crate::identity::image_name(project, s))
+                        .unwrap_or_default(),
+                    ports: config
+                        .map(|s| s.ports.iter().map(port_words).collect())
+                        .unwrap_or_default(),
+                    since: 0,
+                }
+            })
+            .collect()
     }
 
     /// Supervision: what to do about one engine event for this project.
     pub fn on_event(&mut self, event: &ContainerEvent, now: Instant) -> Vec<Action> {
+        let held = self.held(&event.service);
         let Some(rt) = self.services.get_mut(&event.service) else {
             return Vec::new();
         };
@@ -335,10 +491,19 @@ impl ProjectRuntime {
             }
             EventKind::Die { exit_code } => {
                 rt.last_exit = Some(*exit_code);
+                rt.last_exit_reason = match (rt.next_exit_reason.take(), std::mem::take(&mut rt.oom)) {
+                    (_, true) => "killed: out of memory".to_string(),
+                    (Some(why), false) => why,
+                    (None, false) => exit_reason(*exit_code),
+                };
                 if let Some(n) = self.expected_dies.get_mut(&event.id)
                     && *n > 0
                 {
                     *n -= 1;
+                    return Vec::new();
+                }
+                if held {
+                    rt.state = ServiceState::Stopped;
                     return Vec::new();
                 }
                 if let Some(started) = tracked.started.take() {
@@ -368,9 +533,11 @@ impl ProjectRuntime {
                     }
                 }
             }
+            EventKind::Unhealthy if held => Vec::new(),
             EventKind::Unhealthy => match rt.rule.on_unhealthy(rt.backoff.attempts()) {
                 Decision::Restart => {
                     let delay = schedule_restart(&mut rt.backoff, &mut rt.restarts, &mut rt.state);
+                    rt.next_exit_reason = Some("stopped by composed: unhealthy".to_string());
                     *self.expected_dies.entry(event.id.clone()).or_default() += 1;
                     tracing::warn!(project = %event.project, service = %event.service, "container {} is unhealthy; restarting it (attempt {})", tracked.name, rt.backoff.attempts());
                     let timeout = self
@@ -398,10 +565,25 @@ impl ProjectRuntime {
             },
             EventKind::Destroy => vec![Action::Resync],
             EventKind::Oom => {
+                rt.oom = true;
                 tracing::warn!(project = %event.project, service = %event.service, "container {} ran out of memory", tracked.name);
                 Vec::new()
             }
             EventKind::Other(_) => Vec::new(),
+        }
+    }
+
+    /// An operator's restart: the running containers of one service, or of all, that composed is
+    /// about to stop. Their deaths are expected (supervision stays out) and explained.
+    pub fn expect_operator_stop(&mut self, service: Option<&str>) {
+        for (name, rt) in self.services.iter_mut() {
+            if service.is_some_and(|only| only != name) {
+                continue;
+            }
+            rt.next_exit_reason = Some("restarted by an operator".to_string());
+            for t in rt.containers.values().filter(|t| t.started.is_some()) {
+                *self.expected_dies.entry(t.id.clone()).or_default() += 1;
+            }
         }
     }
 
@@ -413,8 +595,9 @@ impl ProjectRuntime {
         let mut out = Vec::new();
         for (name, s) in &project.services {
             if s.depends_on.get(service).is_some_and(|d| d.restart)
-                && let Some(rt) = self.services.get(name)
+                && let Some(rt) = self.services.get_mut(name)
             {
+                rt.next_exit_reason = Some(format!("stopped by composed: dependency `{service}` restarted"));
                 let timeout = s
                     .stop_grace_period
                     .map_or(crate::spec::DEFAULT_STOP_TIMEOUT, |d| d.as_secs() as i64);
@@ -427,6 +610,17 @@ impl ProjectRuntime {
             *self.expected_dies.entry(id.clone()).or_default() += 1;
         }
         out
+    }
+}
+
+/// Why a container stopped, from its exit code alone.
+fn exit_reason(code: i64) -> String {
+    match code {
+        0 => "exited normally".to_string(),
+        137 => "killed (SIGKILL)".to_string(),
+        143 => "terminated (SIGTERM)".to_string(),
+        129..=192 => format!("killed by signal {}", code - 128),
+        _ => format!("exited with code {code}"),
     }
 }
 
