@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, interface};
 use zvariant::{OwnedObjectPath, Value};
@@ -387,13 +387,14 @@ fn changed(
         .collect()
 }
 
-/// Connects to the bus, takes the name and serves the API until the snapshots end. `None` (with
+/// Connects to the bus, takes the name and serves the API until the snapshots end (each one is
+/// published, in order). `None` (with
 /// the reason logged) when the bus or the name is not available: composed runs on without it.
 pub async fn serve(
     bus: Bus,
     single_project: Option<String>,
     commands: mpsc::UnboundedSender<Command>,
-    snapshots: watch::Receiver<Snapshot>,
+    mut snapshots: mpsc::UnboundedReceiver<Snapshot>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let builder = match bus {
         Bus::None => return None,
@@ -436,14 +437,9 @@ pub async fn serve(
         commands,
     };
     Some(tokio::spawn(async move {
-        let mut snapshots = snapshots;
-        loop {
-            let snapshot = snapshots.borrow_and_update().clone();
+        while let Some(snapshot) = snapshots.recv().await {
             if let Err(e) = publisher.publish(snapshot).await {
                 tracing::warn!("D-Bus: {e}");
-            }
-            if snapshots.changed().await.is_err() {
-                return;
             }
         }
     }))

@@ -99,8 +99,10 @@ struct Daemon {
     journal: Option<std::sync::Arc<crate::journal::native::Journal>>,
     /// One log forwarder per running container.
     forwarders: std::collections::HashMap<String, tokio::task::JoinHandle<()>>,
-    /// What the D-Bus API shows, sent on every change.
-    snapshots: tokio::sync::watch::Sender<Snapshot>,
+    /// What the D-Bus API shows, sent on every change (each one, in order, so a client that
+    /// follows the signals sees every state); `None` without the API.
+    snapshots: Option<mpsc::UnboundedSender<Snapshot>>,
+    last_snapshot: std::cell::RefCell<Snapshot>,
 }
 
 /// Runs until SIGTERM; returns the exit code.
@@ -139,7 +141,8 @@ pub async fn run(config: Config) -> ExitCode {
         last_status: Default::default(),
         journal: None,
         forwarders: Default::default(),
-        snapshots: tokio::sync::watch::channel(Snapshot::default()).0,
+        snapshots: None,
+        last_snapshot: Default::default(),
     };
     daemon.journal =
         crate::journal::native::Journal::connect(&crate::journal::native::socket_path()).map(std::sync::Arc::new);
@@ -158,7 +161,9 @@ pub async fn run(config: Config) -> ExitCode {
         .single()
         .then(|| daemon.projects.keys().next().cloned())
         .flatten();
-    let _bus = crate::bus::server::serve(daemon.config.bus, single, commands, daemon.snapshots.subscribe()).await;
+    let (snapshots, snapshot_rx) = mpsc::unbounded_channel();
+    let bus = crate::bus::server::serve(daemon.config.bus, single, commands, snapshot_rx).await;
+    daemon.snapshots = bus.is_some().then_some(snapshots);
     daemon.follow_engine(now_secs() - 1);
     for name in daemon.projects.keys().cloned().collect::<Vec<_>>() {
         daemon.reconcile(&name, true);
@@ -630,6 +635,12 @@ impl Daemon {
             return;
         }
         if !then_start {
+            // The engine has stopped them; their `die` events may still be on the way.
+            for (name, s) in rt.services.iter_mut() {
+                if service.as_ref().is_none_or(|only| only == name) {
+                    s.state = project::ServiceState::Stopped;
+                }
+            }
             let line = rt.status_line();
             let _ = reply.send(Ok(format!("stopped; {line}")));
             return;
@@ -789,18 +800,16 @@ impl Daemon {
             systemd::status(&line);
             *self.last_status.borrow_mut() = line.clone();
         }
+        let Some(tx) = &self.snapshots else { return };
         let snapshot = Snapshot {
             status: line,
             projects: self.projects.values().map(ProjectRuntime::view).collect(),
             services: self.projects.values().flat_map(ProjectRuntime::service_views).collect(),
         };
-        self.snapshots.send_if_modified(|old| {
-            let changed = *old != snapshot;
-            if changed {
-                *old = snapshot;
-            }
-            changed
-        });
+        if *self.last_snapshot.borrow() != snapshot {
+            let _ = tx.send(snapshot.clone());
+            *self.last_snapshot.borrow_mut() = snapshot;
+        }
     }
 
     /// SIGHUP or a file change: new and removed projects, then every project whose files changed.

@@ -55,6 +55,11 @@ pub fn composed_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_composed"))
 }
 
+/// The `composectl` binary built for this test run.
+pub fn composectl_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_composectl"))
+}
+
 /// Runs `composed` with `args` in `dir` and returns (exit code, stdout, stderr).
 pub fn composed(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(composed_bin())
