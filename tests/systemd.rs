@@ -7,9 +7,9 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::systemd_box::{self, SystemdBox};
 use support::{docker, inspect};
 
-const IMAGE: &str = "composed-test/systemd:1";
 const BOX: &str = "composed-test-systemd-box";
 
 const YELB: &str = r#"
@@ -38,47 +38,24 @@ volumes:
 
 /// Runs a shell command inside the box; returns (exit code, output).
 fn in_box(script: &str) -> (i32, String) {
-    let out = Command::new("docker")
-        .args(["exec", BOX, "bash", "-c", script])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    SystemdBox::sh_in(BOX, script)
 }
 
-fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "timed out waiting until {what}; journal:\n{}",
-        in_box("journalctl -u composed@yelb --no-pager | tail -40").1
-    );
+fn wait_until(what: &str, within: Duration, check: impl FnMut() -> bool) {
+    SystemdBox::wait_in(BOX, what, within, "composed@yelb", check)
 }
 
-fn remove_everything() {
-    let _ = Command::new("docker").args(["rm", "-f", BOX]).output();
-    let f = support::Fixture {
-        dir: std::env::temp_dir(),
-        name: "yelb".into(),
-    };
-    f.cleanup();
-    std::mem::forget(f);
-}
-
+/// The project's containers and network go with the box (the volume is removed at the end).
 struct Cleanup;
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        remove_everything();
+        let f = support::Fixture {
+            dir: std::env::temp_dir(),
+            name: "yelb".into(),
+        };
+        f.cleanup();
+        std::mem::forget(f);
     }
 }
 
@@ -98,46 +75,13 @@ fn write_project(compose: &str) {
 
 #[test]
 fn composed_runs_a_project_as_a_systemd_service() {
-    let image = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !support::require("docker", support::engine_available()) || !support::require("systemd", image) {
+    if !support::require("docker", support::engine_available())
+        || !support::require("systemd", systemd_box::image_available())
+    {
         return;
     }
-    remove_everything();
     let _cleanup = Cleanup;
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        BOX,
-        "--cap-add",
-        "SYS_ADMIN",
-        "--cap-add",
-        "NET_ADMIN",
-        "--security-opt",
-        "seccomp=unconfined",
-        "--cgroupns=host",
-        "-v",
-        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        "--tmpfs",
-        "/run",
-        "--tmpfs",
-        "/run/lock",
-        "--tmpfs",
-        "/tmp",
-        "-v",
-        "/var/run/docker.sock:/var/run/docker.sock",
-        "-e",
-        "container=docker",
-        IMAGE,
-        "/lib/systemd/systemd",
-    ]);
-    wait_until("systemd is up", Duration::from_secs(60), || {
-        let (_, state) = in_box("systemctl is-system-running");
-        state.contains("running") || state.contains("degraded")
-    });
+    let _box = SystemdBox::boot(BOX);
     docker(&[
         "cp",
         &support::composed_bin().to_string_lossy(),
