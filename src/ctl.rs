@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 
 use crate::args::{ComposedArgs, CtlArgs, CtlCommand};
-use crate::bus::client::{Client, ProjectProxy, ServiceProxy, Target};
-use crate::bus::{Bus, ServiceView};
+use crate::bus::client::{Client, Target};
+use crate::bus::{Bus, PROJECT_INTERFACE, SERVICE_INTERFACE, ServiceView};
 
 pub fn run(args: CtlArgs) -> ExitCode {
     let bus = args.bus;
@@ -85,33 +85,20 @@ async fn over_bus(bus: Bus, command: CtlCommand) -> Result<(), String> {
 /// Start, stop or restart a project or a service; prints the daemon's answer.
 async fn call(client: &Client, target: &Target, verb: &str) -> Result<(), String> {
     let (daemon, path) = client.path_of(target).await?;
-    let answer = if target.service.is_some() {
-        let proxy = ServiceProxy::builder(&client.connection)
-            .destination(daemon)
-            .and_then(|b| b.path(path))
-            .map_err(|e| client.explain(&e))?
-            .build()
-            .await
-            .map_err(|e| client.explain(&e))?;
-        match verb {
-            "start" => proxy.start().await,
-            "stop" => proxy.stop().await,
-            _ => proxy.restart().await,
-        }
-    } else {
-        let proxy = ProjectProxy::builder(&client.connection)
-            .destination(daemon)
-            .and_then(|b| b.path(path))
-            .map_err(|e| client.explain(&e))?
-            .build()
-            .await
-            .map_err(|e| client.explain(&e))?;
-        match verb {
-            "start" => proxy.start().await,
-            "stop" => proxy.stop().await,
-            _ => proxy.restart().await,
-        }
+    let interface = match target.service {
+        Some(_) => SERVICE_INTERFACE,
+        None => PROJECT_INTERFACE,
     };
+    let method = match verb {
+        "start" => "Start",
+        "stop" => "Stop",
+        _ => "Restart",
+    };
+    let answer: zbus::Result<String> = async {
+        let proxy = zbus::Proxy::new(&client.connection, daemon, path, interface).await?;
+        proxy.call(method, &()).await
+    }
+    .await;
     let line = answer.map_err(|e| format!("{verb} {target}: {}", client.explain(&e)))?;
     println!("{line}");
     Ok(())

@@ -241,12 +241,7 @@ fn the_api_shows_follows_and_steers_a_project() {
             composed::bus::project_path("bustest"),
             db_path.clone(),
         ] {
-            let props = zbus::fdo::PropertiesProxy::builder(&conn)
-                .destination(name.as_str())
-                .unwrap()
-                .path(path.as_str())
-                .unwrap()
-                .build()
+            let props = zbus::fdo::PropertiesProxy::new(&conn, name.as_str(), path.as_str())
                 .await
                 .unwrap();
             for iface in [
@@ -263,8 +258,7 @@ fn the_api_shows_follows_and_steers_a_project() {
             }
             let intro = zbus::fdo::IntrospectableProxy::builder(&conn)
                 .destination(name.as_str())
-                .unwrap()
-                .path(path.as_str())
+                .and_then(|b| b.path(path.as_str()))
                 .unwrap()
                 .build()
                 .await
@@ -276,12 +270,7 @@ fn the_api_shows_follows_and_steers_a_project() {
         assert!(!everything.contains("hunter2"), "a secret is on the bus: {everything}");
 
         // A client following PropertiesChanged sees a killed container restart and run again.
-        let props = zbus::fdo::PropertiesProxy::builder(&conn)
-            .destination(name.as_str())
-            .unwrap()
-            .path(db_path.as_str())
-            .unwrap()
-            .build()
+        let props = zbus::fdo::PropertiesProxy::new(&conn, name.as_str(), db_path.as_str())
             .await
             .unwrap();
         let mut changes = props.receive_properties_changed().await.unwrap();

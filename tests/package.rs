@@ -23,19 +23,6 @@ fn snapshot(field: &str) -> BTreeMap<&'static str, String> {
     SERVICES.iter().map(|s| (*s, inspect(&container(s), field))).collect()
 }
 
-struct Cleanup;
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let f = support::Fixture {
-            dir: std::env::temp_dir(),
-            name: "yelb".into(),
-        };
-        f.cleanup();
-        std::mem::forget(f);
-    }
-}
-
 #[test]
 fn the_package_installs_and_runs_an_example_under_systemd() {
     if !support::require("docker", support::engine_available())
@@ -43,7 +30,7 @@ fn the_package_installs_and_runs_an_example_under_systemd() {
     {
         return;
     }
-    let _cleanup = Cleanup;
+    let _cleanup = support::CleanupProject("yelb");
     // Build the package from the binaries of this test run.
     let out_dir = std::env::temp_dir().join(format!("composed-deb-{}", std::process::id()));
     let bin_dir = support::composed_bin().parent().unwrap().to_path_buf();

@@ -45,20 +45,6 @@ fn wait_until(what: &str, within: Duration, check: impl FnMut() -> bool) {
     SystemdBox::wait_in(BOX, what, within, "composed@yelb", check)
 }
 
-/// The project's containers and network go with the box (the volume is removed at the end).
-struct Cleanup;
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let f = support::Fixture {
-            dir: std::env::temp_dir(),
-            name: "yelb".into(),
-        };
-        f.cleanup();
-        std::mem::forget(f);
-    }
-}
-
 fn write_project(compose: &str) {
     let file = std::env::temp_dir().join(format!("composed-systemd-{}.yaml", std::process::id()));
     std::fs::write(&file, compose).unwrap();
@@ -80,7 +66,7 @@ fn composed_runs_a_project_as_a_systemd_service() {
     {
         return;
     }
-    let _cleanup = Cleanup;
+    let _cleanup = support::CleanupProject("yelb");
     let _box = SystemdBox::boot(BOX);
     docker(&[
         "cp",

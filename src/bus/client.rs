@@ -1,5 +1,5 @@
-//! The client side of the D-Bus API, for `composectl` and the tests: typed proxies, finding every
-//! running composed on a bus, and one clear message for each way a call can fail.
+//! The client side of the D-Bus API, for `composectl`: the manager's proxy, finding every running
+//! composed on a bus, and one clear message for each way a call can fail.
 
 use zbus::Connection;
 use zvariant::OwnedObjectPath;
@@ -19,25 +19,6 @@ pub trait Manager {
     fn reload(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn status(&self) -> zbus::Result<String>;
-}
-
-#[zbus::proxy(interface = "io.composed.Composed1.Project", gen_blocking = false)]
-pub trait Project {
-    fn start(&self) -> zbus::Result<String>;
-    fn stop(&self) -> zbus::Result<String>;
-    fn restart(&self) -> zbus::Result<String>;
-    fn reload(&self) -> zbus::Result<String>;
-}
-
-#[zbus::proxy(interface = "io.composed.Composed1.Service", gen_blocking = false)]
-pub trait Service {
-    fn start(&self) -> zbus::Result<String>;
-    fn stop(&self) -> zbus::Result<String>;
-    fn restart(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn container_id(&self) -> zbus::Result<String>;
 }
 
 /// A project or one of its services, as `PROJECT[/SERVICE]`.

@@ -184,6 +184,21 @@ impl Drop for Fixture {
     }
 }
 
+/// Removes a project's containers and networks from the engine when dropped (for projects a
+/// test does not create through a [`Fixture`], such as one composed runs inside the systemd box).
+pub struct CleanupProject(pub &'static str);
+
+impl Drop for CleanupProject {
+    fn drop(&mut self) {
+        let f = Fixture {
+            dir: std::env::temp_dir(),
+            name: self.0.to_string(),
+        };
+        f.cleanup();
+        std::mem::forget(f);
+    }
+}
+
 /// A Unix-socket proxy in front of the engine that records the request line of every API call.
 pub struct CountingProxy {
     pub socket: PathBuf,
