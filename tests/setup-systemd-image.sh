@@ -20,7 +20,8 @@ host_libc=$(dpkg-query -W -f='${Version}' libc6)
 box_libc=$(chroot "$root" dpkg-query -W -f='${Version}' libc6)
 if dpkg --compare-versions "$host_libc" gt "$box_libc"; then
   log "upgrading the box's libc6 from $box_libc to the host's $host_libc"
-  cp /etc/apt/sources.list.d/trixie.sources "$root/etc/apt/sources.list.d/"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    > "$root/etc/apt/sources.list.d/trixie.sources"
   printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' > "$root/etc/apt/preferences.d/trixie"
   chroot "$root" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq -t trixie libc6 >/dev/null
