@@ -159,10 +159,15 @@ pub fn table(services: &[ServiceView], now: u64) -> String {
 async fn status(client: &Client, project: Option<&str>) -> Result<(), String> {
     let now = now_micros();
     let projects = client.projects().await?;
-    let services = client.services(project).await?;
     let mut shown = 0;
     for (daemon, p) in projects.iter().filter(|(_, p)| project.is_none_or(|n| n == p.name)) {
         shown += 1;
+        let services = client
+            .manager(daemon)
+            .await?
+            .list_services(&p.name)
+            .await
+            .map_err(|e| client.explain(&e))?;
         println!("● {}: {} ({})", p.name, p.state, p.status);
         println!("    daemon: {daemon}");
         for f in &p.files {

@@ -414,13 +414,13 @@ impl Daemon {
                 let Some(rt) = self.projects.get_mut(&project) else {
                     return;
                 };
+                let verb = if dependents { "restarted" } else { "started" };
                 if let Some(reply) = reply {
-                    let verb = if dependents { "restarted" } else { "started" };
                     let _ = reply.send(result.clone().map(|()| format!("{verb} {project}/{service}")));
                 }
                 match result {
                     Ok(()) => {
-                        tracing::info!(project = %project, service = %service, "{}", if dependents { "restarted" } else { "started" });
+                        tracing::info!(project = %project, service = %service, "{verb}");
                         if !dependents {
                             self.update_status();
                             return;

@@ -227,14 +227,9 @@ impl ProjectRuntime {
         &self.source.name
     }
 
-    /// Held: stopped by an operator.
-    pub fn held(&self, service: &str) -> bool {
-        self.holds.holds(service)
-    }
-
     /// Every held service, for [`crate::plan::Plan::leave_alone`].
     pub fn held_services(&self) -> BTreeSet<String> {
-        self.services.keys().filter(|s| self.held(s)).cloned().collect()
+        self.services.keys().filter(|s| self.holds.holds(s)).cloned().collect()
     }
 
     /// Reads the project's files; keeps the last good configuration when they are bad.
@@ -388,10 +383,7 @@ impl ProjectRuntime {
         let ready = self
             .services
             .values()
-            .filter(|s| {
-                matches!(s.state, ServiceState::Healthy | ServiceState::Exited(0))
-                    || (s.state == ServiceState::Running && !s.has_healthcheck)
-            })
+            .filter(|s| s.ready() && s.state != ServiceState::Stopped)
             .count();
         let stopped = self
             .services
@@ -468,7 +460,7 @@ impl ProjectRuntime {
 
     /// Supervision: what to do about one engine event for this project.
     pub fn on_event(&mut self, event: &ContainerEvent, now: Instant) -> Vec<Action> {
-        let held = self.held(&event.service);
+        let held = self.holds.holds(&event.service);
         let Some(rt) = self.services.get_mut(&event.service) else {
             return Vec::new();
         };
