@@ -68,7 +68,7 @@ box=composed-bench-box
 docker rm -f "$box" >/dev/null 2>&1 || true
 docker run -d --name "$box" --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined --cgroupns=host \
   -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  -v /var/run/docker.sock:/var/run/docker.sock -e container=docker composed-test/systemd:2 /lib/systemd/systemd >/dev/null
+  -v /var/run/docker.sock:/run/docker.sock -e container=docker composed-test/systemd:3 /lib/systemd/systemd >/dev/null
 sleep 4
 # The unit's LogRateLimitIntervalSec=0 reaches journald through a cgroup extended attribute, which
 # a cgroup-v1 container cannot carry: without this drop-in journald keeps only its burst (about

@@ -222,6 +222,14 @@ fn bytes<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
+/// A secret's or config's file mode as compose prints it: octal in a string, "0440".
+fn octal_mode<S: Serializer>(v: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(n) => s.serialize_str(&format!("0{n:o}")),
+        None => s.serialize_none(),
+    }
+}
+
 fn go_duration<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(d) => s.serialize_str(&format_duration(*d)),
@@ -481,7 +489,7 @@ pub struct FileMount {
     pub uid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "octal_mode")]
     pub mode: Option<u32>,
 }
 

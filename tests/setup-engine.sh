@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Installs and starts what composed's tests need on a Debian 12 machine with no engine:
-# a Docker engine (Debian 13's docker.io), Docker Compose v2 for side-by-side checks, dbus,
-# and the small local test images (no registry is reachable: busybox built from scratch).
-# Safe to run again: every step is skipped when already done.
+# Installs and starts what composed's tests need on a Debian 12 machine with no engine: a current
+# Docker engine and Docker Compose 2.40.3 (the reference for side-by-side checks), dbus, a
+# registry, and the small local test images (no registry is reachable: busybox built from
+# scratch). Safe to run again: every step is skipped when already done.
+#
+# The host's base system is left alone. Debian 12's own docker.io (20.10) is too old, and
+# installing a newer release's docker.io with apt would upgrade libc6, python3 and perl with it.
+# So the engine, containerd and Docker Compose are downloaded from Debian unstable (they need
+# only libc6 >= 2.34) and unpacked with `dpkg-deb -x` into $ENGINE_ROOT, with links in
+# /usr/local; everything else is Debian 12's own packages.
 set -euo pipefail
+
+ENGINE_ROOT=/opt/composed-test/engine
+# What Debian unstable ships (November 2026). Docker Compose is pinned: it is the reference the
+# side-by-side tests compare against.
+ENGINE_PACKAGES="docker.io containerd docker-compose=2.40.3-3"
+BOOKWORM_PACKAGES="runc tini iptables busybox-static dbus docker-registry apache2-utils debootstrap"
 
 log() { printf 'setup-engine: %s\n' "$*" >&2; }
 
@@ -14,26 +26,86 @@ need_root() {
   fi
 }
 
-install_packages() {
-  if command -v dockerd >/dev/null && command -v docker-compose >/dev/null \
-    && command -v busybox >/dev/null && command -v dbus-daemon >/dev/null && command -v docker-registry >/dev/null; then
-    return
-  fi
-  if [ ! -f /etc/apt/sources.list.d/trixie.sources ]; then
-    cat > /etc/apt/sources.list.d/trixie.sources <<'X'
+# Debian unstable as an apt source that apt never installs from (priority -10): it is only used
+# by `apt-get download`.
+add_unstable_source() {
+  local sources=/etc/apt/sources.list.d/composed-test-sid.sources
+  [ -f "$sources" ] && return
+  cat > "$sources" <<'X'
 Types: deb
 URIs: http://deb.debian.org/debian
-Suites: trixie
+Suites: sid
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 X
-    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' > /etc/apt/preferences.d/trixie
-  fi
-  log "installing docker.io, docker-compose, busybox-static, dbus"
-  export DEBIAN_FRONTEND=noninteractive
+  printf 'Package: *\nPin: release n=sid\nPin-Priority: -10\n' > /etc/apt/preferences.d/composed-test-sid
+}
+
+install_bookworm_packages() {
+  local missing=()
+  for pkg in $BOOKWORM_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing Debian 12 packages: ${missing[*]}"
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+APT_UPDATED=
+apt_update_once() {
+  [ -n "$APT_UPDATED" ] && return
+  add_unstable_source
   apt-get update -qq
-  apt-get install -y -qq -t trixie docker.io containerd runc docker-compose >/dev/null
-  apt-get install -y -qq busybox-static dbus docker-registry >/dev/null
+  APT_UPDATED=1
+}
+
+# Downloads NAME[=VERSION] from unstable (NAME/sid when no version is given) and unpacks it.
+unpack_from_unstable() {
+  local spec=$1 dir=$2
+  case "$spec" in
+    *=*) ;;
+    *) spec="$spec/sid" ;;
+  esac
+  (cd "$dir" && apt-get download -qq "$spec" 2>/dev/null)
+}
+
+install_engine() {
+  local stamp="$ENGINE_ROOT/.packages"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ENGINE_PACKAGES" ] && command -v dockerd >/dev/null; then
+    return
+  fi
+  log "unpacking from Debian unstable into $ENGINE_ROOT: $ENGINE_PACKAGES"
+  add_unstable_source
+  apt_update_once
+  local dl
+  dl=$(mktemp -d)
+  for spec in $ENGINE_PACKAGES; do
+    unpack_from_unstable "$spec" "$dl"
+  done
+  command -v docker >/dev/null || unpack_from_unstable docker-cli "$dl"
+  rm -rf "$ENGINE_ROOT"
+  mkdir -p "$ENGINE_ROOT"
+  for deb in "$dl"/*.deb; do
+    dpkg-deb -x "$deb" "$ENGINE_ROOT"
+  done
+  rm -rf "$dl"
+  link_engine
+  printf '%s' "$ENGINE_PACKAGES" > "$stamp"
+}
+
+# Links in /usr/local: dockerd finds containerd, docker-proxy and docker-init on PATH; the docker
+# CLI finds the compose plugin in /usr/local/lib/docker/cli-plugins.
+link_engine() {
+  local bin
+  for bin in "$ENGINE_ROOT"/usr/bin/* "$ENGINE_ROOT"/usr/sbin/*; do
+    ln -sfn "$bin" "/usr/local/bin/$(basename "$bin")"
+  done
+  # docker.io's docker-init points at tini-static, which Debian 12's tini package provides.
+  ln -sfn /usr/bin/tini-static /usr/local/bin/docker-init
+  mkdir -p /usr/local/lib/docker/cli-plugins
+  ln -sfn "$ENGINE_ROOT/usr/libexec/docker/cli-plugins/docker-compose" \
+    /usr/local/lib/docker/cli-plugins/docker-compose
 }
 
 start_engine() {
@@ -41,7 +113,6 @@ start_engine() {
     return
   fi
   log "starting dockerd"
-  # The client in /usr/local/bin may be newer than the engine; the engine's own client is fine too.
   nohup dockerd > /var/log/dockerd.log 2>&1 &
   for _ in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then
@@ -106,7 +177,8 @@ X
 }
 
 need_root
-install_packages
+install_bookworm_packages
+install_engine
 start_engine
 build_test_images
-log "engine ready: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+log "engine ready: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'), $(docker-compose version --short 2>/dev/null | sed 's/^/Docker Compose /')"

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-pub const IMAGE: &str = "composed-test/systemd:2";
+pub const IMAGE: &str = "composed-test/systemd:3";
 
 pub struct SystemdBox {
     pub name: String,
@@ -44,7 +44,7 @@ impl SystemdBox {
             "--tmpfs",
             "/tmp",
             "-v",
-            "/var/run/docker.sock:/var/run/docker.sock",
+            "/var/run/docker.sock:/run/docker.sock",
             "-e",
             "container=docker",
             IMAGE,
