@@ -1,8 +1,9 @@
-//! The Debian package in a real systemd: built by `packaging/build-deb.sh` from this run's
-//! binaries, installed with dpkg in the booted Debian 12 box, the yelb example dropped into
+//! The Debian package in a real systemd: built by `packaging/build-deb.sh` (portable release
+//! binaries, glibc 2.31 floor; `.ci/run` builds it once and names it in `COMPOSED_TEST_DEB`),
+//! installed with dpkg in a booted stock Debian 12 box, the yelb example dropped into
 //! /etc/composed, `systemctl enable --now composed`; then the operator's view: `composectl ps`,
 //! `busctl introspect`, a restart of one service, the group policy, logs, man pages and
-//! completions.
+//! completions, and a project whose image is in a registry that wants a login.
 
 mod support;
 
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use support::inspect;
+use support::registry::{self, Registry};
 use support::systemd_box::{self, SystemdBox};
 
 const BOX: &str = "composed-test-package-box";
@@ -31,22 +33,17 @@ fn the_package_installs_and_runs_an_example_under_systemd() {
         return;
     }
     let _cleanup = support::CleanupProject("yelb");
-    // Build the package from the binaries of this test run.
-    let out_dir = std::env::temp_dir().join(format!("composed-deb-{}", std::process::id()));
-    let bin_dir = support::composed_bin().parent().unwrap().to_path_buf();
-    let built = std::process::Command::new("bash")
-        .arg(support::repo().join("packaging/build-deb.sh"))
-        .arg("--bin-dir")
-        .arg(&bin_dir)
-        .arg("--out")
-        .arg(&out_dir)
-        .arg("--fast")
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let deb = std::path::PathBuf::from(String::from_utf8_lossy(&built.stdout).trim());
+    let _cleanup_private = support::CleanupProject("private");
+    let deb = package();
+    assert_portable(&deb);
 
     let b = SystemdBox::boot(BOX);
+    // What users have: Debian 12's own libc.
+    let libc = b.ok("dpkg-query -W -f='${Version}' libc6");
+    assert!(
+        libc.starts_with("2.36-"),
+        "the box is not stock Debian 12: libc6 {libc}"
+    );
     b.copy_in(&deb, "/root/composed.deb");
     let installed = b.ok("dpkg -i /root/composed.deb");
     assert!(installed.contains("Setting up composed"), "{installed}");
@@ -161,10 +158,115 @@ fn the_package_installs_and_runs_an_example_under_systemd() {
     b.ok("install -m644 /tmp/good.yaml /etc/composed/yelb/compose.yaml");
     assert!(b.ok("composectl reload").contains("reloaded"));
 
+    private_registry(&b);
+
     // Stopping the service takes the project down and keeps its volume-free data path intact.
     b.ok("systemctl stop composed");
     let (code, out) = b.sh("composectl ps");
     assert_eq!(code, 1);
     assert!(out.contains("composed is not running"), "{out}");
-    let _ = std::fs::remove_dir_all(out_dir);
+}
+
+/// The package under test: `COMPOSED_TEST_DEB`, else built now as users build it.
+fn package() -> std::path::PathBuf {
+    if let Some(deb) = std::env::var_os("COMPOSED_TEST_DEB") {
+        return deb.into();
+    }
+    let out_dir = std::env::temp_dir().join(format!("composed-deb-{}", std::process::id()));
+    let built = std::process::Command::new("bash")
+        .arg(support::repo().join("packaging/build-deb.sh"))
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--fast")
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    std::path::PathBuf::from(String::from_utf8_lossy(&built.stdout).trim())
+}
+
+/// Both binaries need no glibc above 2.31, and the package says so.
+fn assert_portable(deb: &std::path::Path) {
+    let newer_than_floor = |v: &str| {
+        let parts: Vec<u32> = v.split('.').filter_map(|p| p.parse().ok()).collect();
+        parts > vec![2, 31]
+    };
+    let tree = std::env::temp_dir().join(format!("composed-deb-tree-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tree);
+    let out = std::process::Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(deb)
+        .arg(&tree)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for bin in ["composed", "composectl"] {
+        let out = std::process::Command::new("objdump")
+            .arg("-T")
+            .arg(tree.join("usr/bin").join(bin))
+            .output()
+            .unwrap();
+        let symbols = String::from_utf8_lossy(&out.stdout);
+        let newest = symbols
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '.')
+            .filter_map(|w| w.strip_prefix("GLIBC_"))
+            .filter(|v| newer_than_floor(v))
+            .collect::<Vec<_>>();
+        assert!(newest.is_empty(), "{bin} needs glibc {newest:?}, above 2.31");
+    }
+    let _ = std::fs::remove_dir_all(&tree);
+    let out = std::process::Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(deb)
+        .arg("Depends")
+        .output()
+        .unwrap();
+    let depends = String::from_utf8_lossy(&out.stdout);
+    let libc = depends
+        .split("libc6 (>= ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no libc6 dependency in {depends}"));
+    assert!(!newer_than_floor(libc), "the package depends on libc6 >= {libc}");
+}
+
+/// A project whose image is in a registry that wants a login, under the packaged unit: refused
+/// with the registry named and `docker login` suggested while the other service runs; pulled
+/// and run once root has logged in.
+fn private_registry(b: &SystemdBox) {
+    let registry = Registry::with_login(5057);
+    let image = registry.push("composed-test/server:1", "private/app:1");
+    b.ok(&format!(
+        "printf 'services:\\n  app:\\n    image: {image}\\n  local:\\n    image: composed-test/server:1\\n' > /etc/composed/private.yaml && chmod 644 /etc/composed/private.yaml"
+    ));
+    let hint = format!("docker login {}", registry.address());
+    b.wait_until(
+        "the refused pull is in the journal",
+        Duration::from_secs(60),
+        "composed",
+        || b.sh("journalctl -u composed --no-pager").1.contains(&hint),
+    );
+    let journal = b.ok("journalctl -u composed --no-pager");
+    let line = journal.lines().find(|l| l.contains(&hint)).unwrap();
+    assert!(line.contains(&image) && !line.contains(registry::PASSWORD), "{line}");
+    b.wait_until("the other service runs", Duration::from_secs(30), "composed", || {
+        inspect("private-local-1", "{{.State.Running}}") == "true"
+    });
+
+    // `docker login` as root (here on the host, into a config copied to root's in the box).
+    let config = registry.dir.join("root-login");
+    std::fs::create_dir_all(&config).unwrap();
+    registry.login(&config);
+    b.ok("mkdir -p /root/.docker");
+    b.copy_in(&config.join("config.json"), "/root/.docker/config.json");
+    let (code, out) = b.sh("composectl reload private");
+    assert_eq!(
+        code,
+        0,
+        "{out}\n{}",
+        b.sh("journalctl -u composed --no-pager | tail -20").1
+    );
+    b.wait_until("the private image runs", Duration::from_secs(60), "composed", || {
+        inspect("private-app-1", "{{.State.Running}}") == "true"
+    });
+    support::docker(&["rmi", "-f", &image]);
 }

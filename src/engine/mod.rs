@@ -7,6 +7,7 @@
 //! individual changes (create, start, stop, remove, pull, build), [`events`] the event stream.
 
 pub mod actions;
+pub mod credentials;
 pub mod events;
 pub mod observe;
 

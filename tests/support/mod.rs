@@ -6,6 +6,7 @@
 //! `COMPOSED_TEST_REQUIRE=all`, so a missing dependency there is a red run, never a silent skip.
 #![allow(dead_code)]
 
+pub mod registry;
 pub mod systemd_box;
 
 use std::path::{Path, PathBuf};
