@@ -6,6 +6,7 @@
 //! talks to Docker, and [`cli`] holds the command-line front ends.
 
 pub mod args;
+pub mod build_context;
 pub mod bus;
 pub mod cli;
 pub mod ctl;

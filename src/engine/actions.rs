@@ -2,7 +2,6 @@
 //! error. Removing a container never removes its volumes (`v=false`), anonymous ones included.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use bollard::models::{Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
@@ -11,6 +10,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+use super::credentials::{Credentials, Found};
 use super::{Engine, EngineError};
 use crate::identity;
 use crate::model::{Network, Project, Service, Volume};
@@ -68,11 +68,17 @@ impl Engine {
             .map_err(|e| self.error(format!("creating volume {}", vol.name), e))
     }
 
-    /// Pulls `image`; the error names the image and its registry.
+    /// Pulls `image` with the operator's credentials for its registry; the error names the
+    /// image and its registry, and says to `docker login` when the registry asked for them.
     pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
+        let registry = registry_of(image);
+        let fail = |m: String| EngineError::Refused(format!("pulling image {image} from {registry}: {m}"));
+        let store = Credentials::load().map_err(fail)?;
+        let found = store.for_registry(registry).await.map_err(fail)?;
         let (repo, tag) = split_tag(image);
         let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let sent = found.as_ref().map(|f| f.credentials.clone());
+        let mut stream = self.docker.create_image(Some(options), None, sent);
         while let Some(item) = stream.next().await {
             let failed = match item {
                 Ok(info) => info.error_detail.and_then(|d| d.message),
@@ -82,10 +88,7 @@ impl Engine {
                 }),
             };
             if let Some(message) = failed {
-                return Err(EngineError::Refused(format!(
-                    "pulling image {image} from {}: {message}",
-                    registry_of(image)
-                )));
+                return Err(fail(login_hint(message, registry, found.as_ref(), store.path())));
             }
         }
         Ok(())
@@ -97,16 +100,7 @@ impl Engine {
         let image = identity::image_name(project, service);
         let fail =
             |m: String| EngineError::Refused(format!("building image {image} for service `{}`: {m}", service.name));
-        let context = build.context.clone();
-        let tar = tokio::task::spawn_blocking(move || tar_directory(&context))
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| {
-                fail(format!(
-                    "cannot read the build context {}: {e}",
-                    build.context.display()
-                ))
-            })?;
+        let (context, context_failure) = crate::build_context::stream(build.context.clone(), build.dockerfile.clone());
         let args: HashMap<String, String> = build
             .args
             .iter()
@@ -125,9 +119,12 @@ impl Engine {
         if let Some(network) = &build.network {
             options = options.networkmode(network);
         }
+        // Base images may come from any registry the operator logged in to.
+        let credentials = Credentials::load().map_err(fail)?.all().await;
+        let credentials = (!credentials.is_empty()).then_some(credentials);
         let mut stream = self
             .docker
-            .build_image(options.build(), None, Some(bollard::body_full(tar.into())));
+            .build_image(options.build(), credentials, Some(bollard::body_try_stream(context)));
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
@@ -135,7 +132,13 @@ impl Engine {
                         return Err(fail(message));
                     }
                 }
-                Err(e) => return Err(fail(self.error("build", e).to_string())),
+                Err(e) => {
+                    let why = match context_failure.get() {
+                        Some(read) => format!("cannot read the build context: {read}"),
+                        None => self.error("build", e).to_string(),
+                    };
+                    return Err(fail(why));
+                }
             }
         }
         Ok(())
@@ -239,6 +242,40 @@ fn owned_labels(
     labels
 }
 
+/// A refused pull, with what to do when the registry wanted credentials: log in, or log in
+/// again when the ones sent were refused.
+fn login_hint(message: String, registry: &str, sent: Option<&Found>, config: &std::path::Path) -> String {
+    let lower = message.to_lowercase();
+    let wants_credentials = [
+        "no basic auth credentials",
+        "unauthorized",
+        "authentication required",
+        "access denied",
+        "denied:",
+        "docker login",
+        "incorrect username or password",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    if !wants_credentials {
+        return message;
+    }
+    let login = match registry {
+        "docker.io" => "docker login".to_string(),
+        other => format!("docker login {other}"),
+    };
+    match sent {
+        None => format!(
+            "{message}; the registry {registry} wants credentials and there are none for it in {}: run `{login}` as the user composed runs as (root for the units)",
+            config.display()
+        ),
+        Some(found) => format!(
+            "{message}; the registry {registry} refused the credentials from {}: run `{login}` again (or check the image name)",
+            found.source
+        ),
+    }
+}
+
 /// `registry:5000/x/y:1` -> (`registry:5000/x/y`, `1`); no tag means `latest`.
 fn split_tag(image: &str) -> (&str, &str) {
     if let Some((repo, _digest)) = image.split_once('@') {
@@ -257,13 +294,6 @@ pub fn registry_of(image: &str) -> &str {
         Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
         _ => "docker.io",
     }
-}
-
-fn tar_directory(dir: &Path) -> std::io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", dir)?;
-    builder.into_inner()
 }
 
 #[cfg(test)]
