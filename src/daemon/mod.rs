@@ -233,7 +233,7 @@ impl Daemon {
     /// Finds, locks and loads the projects. In single-project mode every failure is fatal.
     fn add_projects(&mut self) -> Result<(), String> {
         let sources = match &self.config.project {
-            Some(path) => vec![sources::single(path)],
+            Some(path) => vec![sources::single(path)?],
             None => sources::scan(&self.config.root),
         };
         for source in sources {
@@ -268,7 +268,7 @@ impl Daemon {
                     ));
                 }
             }
-            tracing::info!(project = %name, "managing project");
+            tracing::info!(project = %name, "{name}: managing the project");
             self.projects.insert(name, rt);
         }
         Ok(())
@@ -353,7 +353,7 @@ impl Daemon {
                         systemd::extend_timeout(Duration::from_secs(300));
                     }
                 }
-                let progress = |subject: &str, what: &str| tracing::info!(project = %project.name, "{subject}: {what}");
+                let progress = |subject: &str, what: &str| tracing::info!(project = %project.name, "{}: {subject}: {what}", project.name);
                 let report = execute::apply(
                     &engine,
                     &project,
@@ -420,7 +420,7 @@ impl Daemon {
                 }
                 match result {
                     Ok(()) => {
-                        tracing::info!(project = %project, service = %service, "{verb}");
+                        tracing::info!(project = %project, service = %service, "{project}/{service}: {verb}");
                         if !dependents {
                             self.update_status();
                             return;
@@ -429,14 +429,14 @@ impl Daemon {
                         let engine = self.engine.clone();
                         tokio::spawn(async move {
                             for (id, name, timeout) in dependents {
-                                tracing::info!("restarting {name}: its dependency {service} restarted");
+                                tracing::info!("{name}: restarting it, as its dependency {service} restarted");
                                 let _ = engine.stop_container(&id, &name, timeout).await;
                                 let _ = engine.start_container(&id, &name).await;
                             }
                         });
                     }
                     Err(e) => {
-                        tracing::error!(project = %project, service = %service, "restart failed: {e}");
+                        tracing::error!(project = %project, service = %service, "{project}/{service}: restart failed: {e}");
                         if let Some(s) = rt.services.get_mut(&service) {
                             s.state = project::ServiceState::Failed(e);
                         }
@@ -595,7 +595,7 @@ impl Daemon {
                 tokio::spawn(async move {
                     let errors = match engine.observe(&definition.name).await {
                         Ok(observed) => {
-                            let progress = |s: &str, w: &str| tracing::info!(project = %project, "{s}: {w}");
+                            let progress = |s: &str, w: &str| tracing::info!(project = %project, "{project}: {s}: {w}");
                             execute::stop(&engine, &definition, &observed, service.as_deref(), &progress).await
                         }
                         Err(e) => vec![e.to_string()],
@@ -697,7 +697,7 @@ impl Daemon {
                     tracing::error!(project = %name, "{e}");
                 }
                 for (service, status) in &report.services {
-                    tracing::info!(project = %name, service = %service, "{status}");
+                    tracing::info!(project = %name, service = %service, "{name}/{service}: {status}");
                 }
                 rt.applied(&report, &observed);
                 running = observed
@@ -707,7 +707,7 @@ impl Daemon {
                     .map(|c| (c.service.clone(), c.id.clone(), c.name.clone()))
                     .collect();
             }
-            Err(e) => tracing::error!(project = %name, "reconcile failed: {e}"),
+            Err(e) => tracing::error!(project = %name, "{name}: reconcile failed: {e}"),
         }
         let outcome = match rt.failure() {
             Some(why) => Err(format!("{}: {why}", rt.name())),
@@ -822,9 +822,9 @@ impl Daemon {
                 if let Some(rt) = self.projects.remove(&name)
                     && let Some(project) = &rt.project
                 {
-                    tracing::info!(project = %name, "its file was removed; taking it down (volumes kept)");
+                    tracing::info!(project = %name, "{name}: its file was removed; taking it down (volumes kept)");
                     if let Ok(observed) = self.engine.observe(&project.name).await {
-                        let progress = |s: &str, w: &str| tracing::info!(project = %name, "{s}: {w}");
+                        let progress = |s: &str, w: &str| tracing::info!(project = %name, "{name}: {s}: {w}");
                         execute::down(&self.engine, project, &observed, false, &progress).await;
                     }
                 }
@@ -849,7 +849,7 @@ impl Daemon {
             };
             match rt.reload() {
                 Reload::Changed => {
-                    tracing::info!(project = %name, "configuration changed; applying");
+                    tracing::info!(project = %name, "{name}: configuration changed; applying");
                     self.reconcile(&name, false);
                 }
                 Reload::Unchanged if forced => self.reconcile(&name, false),
@@ -858,7 +858,7 @@ impl Daemon {
                     for e in &errors {
                         tracing::error!(project = %name, "{e}");
                     }
-                    tracing::error!(project = %name, "the edit was refused; the last good configuration keeps running");
+                    tracing::error!(project = %name, "{name}: the edit was refused; the last good configuration keeps running");
                 }
             }
         }
@@ -885,7 +885,7 @@ impl Daemon {
             let Some(project) = &rt.project else { continue };
             match self.engine.observe(&project.name).await {
                 Ok(observed) => {
-                    let progress = |s: &str, w: &str| tracing::info!(project = %name, "{s}: {w}");
+                    let progress = |s: &str, w: &str| tracing::info!(project = %name, "{name}: {s}: {w}");
                     let report = execute::down(&self.engine, project, &observed, false, &progress).await;
                     for e in &report.errors {
                         tracing::error!(project = %name, "{e}");

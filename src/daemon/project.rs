@@ -504,7 +504,7 @@ impl ProjectRuntime {
                 match rt.rule.on_exit(*exit_code, rt.backoff.attempts()) {
                     Decision::Restart => {
                         let delay = schedule_restart(&mut rt.backoff, &mut rt.restarts, &mut rt.state);
-                        tracing::warn!(project = %event.project, service = %event.service, exit_code, "container {} exited with code {exit_code}; restarting in {} (attempt {})", tracked.name, format_duration(delay), rt.backoff.attempts());
+                        tracing::warn!(project = %event.project, service = %event.service, exit_code, "{}/{}: container {} exited with code {exit_code}; restarting in {} (attempt {})", event.project, event.service, tracked.name, format_duration(delay), rt.backoff.attempts());
                         vec![Action::Restart {
                             service: event.service.clone(),
                             number: event.number,
@@ -515,11 +515,11 @@ impl ProjectRuntime {
                     }
                     Decision::Leave => {
                         rt.state = ServiceState::Exited(*exit_code);
-                        tracing::info!(project = %event.project, service = %event.service, "container {} exited with code {exit_code}; its restart policy leaves it", tracked.name);
+                        tracing::info!(project = %event.project, service = %event.service, "{}/{}: container {} exited with code {exit_code}; its restart policy leaves it", event.project, event.service, tracked.name);
                         Vec::new()
                     }
                     Decision::GiveUp(reason) => {
-                        tracing::error!(project = %event.project, service = %event.service, "{reason}; giving up");
+                        tracing::error!(project = %event.project, service = %event.service, "{}/{}: {reason}; giving up", event.project, event.service);
                         rt.state = ServiceState::Failed(reason);
                         Vec::new()
                     }
@@ -531,7 +531,7 @@ impl ProjectRuntime {
                     let delay = schedule_restart(&mut rt.backoff, &mut rt.restarts, &mut rt.state);
                     rt.next_exit_reason = Some("stopped by composed: unhealthy".to_string());
                     *self.expected_dies.entry(event.id.clone()).or_default() += 1;
-                    tracing::warn!(project = %event.project, service = %event.service, "container {} is unhealthy; restarting it (attempt {})", tracked.name, rt.backoff.attempts());
+                    tracing::warn!(project = %event.project, service = %event.service, "{}/{}: container {} is unhealthy; restarting it (attempt {})", event.project, event.service, tracked.name, rt.backoff.attempts());
                     let timeout = self
                         .project
                         .as_ref()
@@ -558,7 +558,7 @@ impl ProjectRuntime {
             EventKind::Destroy => vec![Action::Resync],
             EventKind::Oom => {
                 rt.oom = true;
-                tracing::warn!(project = %event.project, service = %event.service, "container {} ran out of memory", tracked.name);
+                tracing::warn!(project = %event.project, service = %event.service, "{}/{}: container {} ran out of memory", event.project, event.service, tracked.name);
                 Vec::new()
             }
             EventKind::Other(_) => Vec::new(),

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::load::mounts::clean;
 use crate::load::{self, DEFAULT_FILES};
 
 /// One project as the daemon finds it on disk.
@@ -41,17 +42,31 @@ pub fn scan(root: &Path) -> Vec<Source> {
     out
 }
 
-/// `--project PATH`: a compose file or a project directory.
-pub fn single(path: &Path) -> Source {
-    let name = path
-        .file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if path.is_dir() {
-        directory(path, &name)
+/// `--project PATH`: a compose file or a project directory. Relative paths (`.`) are made
+/// absolute first, and the name comes from the directory (or the file's stem), as compose
+/// takes it from the directory.
+pub fn single(path: &Path) -> Result<Source, String> {
+    let absolute = std::path::absolute(path)
+        .map(|p| clean(&p))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let is_dir = absolute.is_dir();
+    let base = if is_dir {
+        absolute.file_name()
     } else {
-        file(path, &name)
+        absolute.file_stem()
+    };
+    let name = base.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if load::normalise_name(&name).is_empty() {
+        return Err(format!(
+            "cannot derive a project name from {}: name the project directory (or file) with letters or digits",
+            absolute.display()
+        ));
     }
+    Ok(if is_dir {
+        directory(&absolute, &name)
+    } else {
+        file(&absolute, &name)
+    })
 }
 
 fn directory(dir: &Path, name: &str) -> Source {
@@ -96,7 +111,22 @@ mod tests {
         std::fs::write(root.join(".hidden.yaml"), "").unwrap();
         let names: Vec<String> = scan(&root).into_iter().map(|s| s.name).collect();
         assert_eq!(names, vec!["postgres", "yelb"]);
-        let one = single(&root.join("yelb"));
+        let one = single(&root.join("yelb")).unwrap();
         assert_eq!(one.options.project_dir.as_deref(), Some(root.join("yelb").as_path()));
+        let file = single(&root.join("Postgres.yml")).unwrap();
+        assert_eq!(file.name, "postgres");
+    }
+
+    #[test]
+    fn a_relative_path_is_named_after_its_absolute_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let here = single(Path::new(".")).unwrap();
+        let expected = load::normalise_name(&cwd.file_name().unwrap().to_string_lossy());
+        assert_eq!(here.name, expected);
+        assert_eq!(here.options.project_dir.as_deref(), Some(cwd.as_path()));
+        let up = single(Path::new("src/..")).unwrap();
+        assert_eq!(up.name, expected);
+        let err = single(Path::new("/")).unwrap_err();
+        assert!(err.contains("cannot derive a project name from /"), "{err}");
     }
 }
