@@ -27,7 +27,7 @@ pub struct ComposedArgs {
     /// Manage exactly this project (a directory or a compose file) instead of --root
     #[arg(long, value_name = "PATH")]
     pub project: Option<PathBuf>,
-    /// Where the daemon keeps its locks, log cursors and what operators stopped [default: $RUNTIME_DIRECTORY or /run/composed]
+    /// Where the daemon keeps its locks, log cursors and what operators stopped [default: $RUNTIME_DIRECTORY, else /run/composed as root, else $XDG_RUNTIME_DIR/composed]
     #[arg(long, value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
     /// Seconds between the slow resyncs that catch anything the event stream missed

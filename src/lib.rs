@@ -22,4 +22,5 @@ pub mod observed;
 pub mod plan;
 pub mod spec;
 pub mod supervise;
+pub mod user;
 pub mod yaml;

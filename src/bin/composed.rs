@@ -1,7 +1,6 @@
 //! `composed`: the daemon (no subcommand) and its one-shot commands. The definitions live in
 //! [`composed::args`].
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,10 +13,7 @@ fn main() -> ExitCode {
     let cli = ComposedArgs::parse();
     let Some(command) = cli.command else {
         init_logging();
-        let runtime_dir = cli
-            .runtime_dir
-            .or_else(|| std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("/run/composed"));
+        let runtime_dir = cli.runtime_dir.unwrap_or_else(composed::user::runtime_dir);
         let config = daemon::Config {
             root: cli.root,
             project: cli.project,

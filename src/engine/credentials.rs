@@ -133,32 +133,14 @@ impl Credentials {
     }
 }
 
-/// `$DOCKER_CONFIG`, else `$HOME/.docker`, else the home directory of the user composed runs
-/// as (from /etc/passwd), as the Docker CLI finds it.
+/// `$DOCKER_CONFIG`, else `.docker` in the home directory, as the Docker CLI finds it.
 fn config_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .or_else(home_from_passwd)
-        .unwrap_or_else(|| PathBuf::from("/root"));
-    home.join(".docker")
-}
-
-fn home_from_passwd() -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        if fields.get(2) == Some(&uid.as_str()) {
-            fields.get(5).map(PathBuf::from)
-        } else {
-            None
-        }
-    })
+    crate::user::home()
+        .unwrap_or_else(|| PathBuf::from("/root"))
+        .join(".docker")
 }
 
 /// The key the Docker CLI files a registry under: Docker Hub's legacy address, else the host.
