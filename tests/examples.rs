@@ -29,17 +29,69 @@ fn every_example_passes_composectl_check() {
     }
 }
 
-#[test]
-fn the_readme_first_command_runs_an_example() {
+/// The first command of the README's "Try it": the daemon on an example in the foreground.
+fn readme_first_command() -> Vec<String> {
     let readme = std::fs::read_to_string(support::repo().join("README.md")).unwrap();
-    assert!(
-        readme.contains("cargo run --bin composed -- config examples/yelb"),
-        "the README's first command changed"
+    let try_it = &readme[readme.find("## Try it").expect("a Try it section")..];
+    let block = try_it
+        .split("```sh\n")
+        .nth(1)
+        .expect("a sh block")
+        .split("```")
+        .next()
+        .unwrap();
+    block.trim().split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn the_readme_first_command_runs_an_example_until_ctrl_c() {
+    let command = readme_first_command();
+    assert_eq!(
+        command.join(" "),
+        "cargo run --bin composed -- --project examples/yelb",
+        "the README's first command changed: update this test"
     );
-    let (code, out, err) = support::composed(&support::repo(), &["config", "examples/yelb"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("yelb-appserver:") && out.contains("condition: service_healthy"),
-        "{out}"
-    );
+    if !support::require("docker", support::engine_available()) {
+        return;
+    }
+    let _cleanup = support::CleanupProject("yelb");
+    // What `cargo run --bin composed --` runs, with the README's arguments, from the clone.
+    let args = &command[command.iter().position(|a| a == "--").unwrap() + 1..];
+    let mut child = Command::new(support::composed_bin())
+        .args(args)
+        .current_dir(support::repo())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !seen.iter().any(|l: &String| l.contains("ready: yelb: 4/4 ready")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("not ready within 90 s:\n{}", seen.join("\n"));
+            }
+        }
+    }
+    assert_eq!(support::inspect("yelb-yelb-ui-1", "{{.State.Running}}"), "true");
+    // Ctrl-C.
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    seen.extend(rx.try_iter());
+    assert!(status.success(), "exit {status}:\n{}", seen.join("\n"));
+    assert!(seen.iter().any(|l| l.contains("stopping")), "{}", seen.join("\n"));
+    assert_ne!(support::inspect("yelb-yelb-ui-1", "{{.State.Running}}"), "true");
 }
