@@ -40,7 +40,7 @@ fn readme_first_command() -> Vec<String> {
         .split("```")
         .next()
         .unwrap();
-    block.trim().split_whitespace().map(str::to_string).collect()
+    block.split_whitespace().map(str::to_string).collect()
 }
 
 #[test]
