@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
+use crate::engine::{DockerEngine, Engine};
+use crate::execute::{self, Pass, Reconciled, reconcile_once};
 use crate::load::{self, Loaded};
+use crate::state::ServiceState;
 
 /// Which project: files, directory, name, profiles (as docker compose takes them).
 #[derive(Debug, Clone, Args)]
@@ -181,9 +184,9 @@ fn scalar(v: &Value) -> String {
 }
 
 /// Loads the project and connects to the engine, printing what went wrong.
-async fn project_and_engine(args: &ProjectArgs) -> Option<(Loaded, crate::engine::Engine)> {
+async fn project_and_engine(args: &ProjectArgs) -> Option<(Loaded, DockerEngine)> {
     let loaded = load_reporting(args)?;
-    match crate::engine::Engine::connect() {
+    match DockerEngine::connect() {
         Ok(engine) => Some((loaded, engine)),
         Err(e) => {
             eprintln!("error: {e}");
@@ -193,7 +196,7 @@ async fn project_and_engine(args: &ProjectArgs) -> Option<(Loaded, crate::engine
 }
 
 /// The project's observed state, or `None` after printing why it could not be read.
-async fn observe_reporting(engine: &crate::engine::Engine, project: &str) -> Option<crate::observed::Observed> {
+async fn observe_reporting(engine: &DockerEngine, project: &str) -> Option<crate::observed::Observed> {
     match engine.observe(project).await {
         Ok(o) => Some(o),
         Err(e) => {
@@ -213,37 +216,42 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let project = &loaded.project;
-    let Some(observed) = observe_reporting(&engine, &project.name).await else {
-        return ExitCode::FAILURE;
+    let pass = Pass {
+        start_exited: true,
+        held: Default::default(),
+        wait,
     };
-    let plan = crate::plan::plan(project, &observed);
-    if plan.is_noop() && !wait {
-        eprintln!("{}: up to date", project.name);
-        return ExitCode::SUCCESS;
-    }
-    if let Err(e) = engine.check_version().await {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
-    let report = crate::execute::apply(
-        &engine,
-        project,
-        &observed,
-        plan,
-        crate::execute::Options { wait },
-        &print_progress,
-    )
-    .await;
+    let report = match reconcile_once(&engine, project, &pass, |_| {}, &print_progress).await {
+        Ok(Reconciled {
+            report: Some(report), ..
+        }) => report,
+        Ok(Reconciled { report: None, .. }) => {
+            eprintln!("{}: up to date", project.name);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     for e in &report.errors {
         eprintln!("error: {e}");
     }
-    for (service, status) in &report.services {
-        println!("{service}: {status}");
+    for (service, state) in &report.services {
+        println!("{service}: {}", outcome_words(state));
     }
     if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// How `up` reports a service: a started one is `running` (its health apart, with `--wait`).
+fn outcome_words(state: &ServiceState) -> String {
+    match state {
+        ServiceState::Starting => "running".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -255,7 +263,7 @@ pub async fn down(args: &ProjectArgs, volumes: bool) -> ExitCode {
     let Some(observed) = observe_reporting(&engine, &loaded.project.name).await else {
         return ExitCode::FAILURE;
     };
-    let report = crate::execute::down(&engine, &loaded.project, &observed, volumes, &print_progress).await;
+    let report = execute::down(&engine, &loaded.project, &observed, volumes, &print_progress).await;
     for e in &report.errors {
         eprintln!("error: {e}");
     }

@@ -54,7 +54,7 @@ async fn over_bus(bus: Bus, command: CtlCommand) -> Result<(), String> {
                 let text = serde_json::to_string_pretty(&services).map_err(|e| e.to_string())?;
                 println!("{text}");
             } else {
-                print!("{}", table(&services, now_micros()));
+                print!("{}", table(&services, crate::clock::unix_micros()));
             }
             Ok(())
         }
@@ -157,7 +157,7 @@ pub fn table(services: &[ServiceView], now: u64) -> String {
 }
 
 async fn status(client: &Client, project: Option<&str>) -> Result<(), String> {
-    let now = now_micros();
+    let now = crate::clock::unix_micros();
     let projects = client.projects().await?;
     let mut shown = 0;
     for (daemon, p) in projects.iter().filter(|(_, p)| project.is_none_or(|n| n == p.name)) {
@@ -275,13 +275,6 @@ fn generate(dir: &Path) -> std::io::Result<()> {
         out.flush()?;
     }
     Ok(())
-}
-
-fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
 }
 
 fn short_id(id: &str) -> &str {

@@ -200,7 +200,24 @@ pub struct ComposedSettings {
     pub restart_on_unhealthy: Option<bool>,
 }
 
+/// Seconds the engine waits after the stop signal before it kills a container (Docker's and
+/// compose's default).
+pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
 impl Service {
+    /// Seconds between the stop signal and the kill: `stop_grace_period`, else 10.
+    pub fn stop_timeout(&self) -> i64 {
+        self.stop_grace_period
+            .map_or(DEFAULT_STOP_TIMEOUT, |d| d.as_secs().min(i64::MAX as u64) as i64)
+    }
+
+    /// Whether the service has a healthcheck that runs (not disabled, not `NONE`).
+    pub fn has_healthcheck(&self) -> bool {
+        self.healthcheck
+            .as_ref()
+            .is_some_and(|h| !h.disable && h.test.first().is_some_and(|t| t != "NONE"))
+    }
+
     /// How many containers the service runs.
     pub fn replicas(&self) -> u64 {
         self.deploy

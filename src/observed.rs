@@ -39,7 +39,7 @@ pub struct ObservedContainer {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObservedObject {
     pub id: String,
-    /// The `com.docker.compose.project` label, if any.
+    /// Its compose project label ([`crate::identity::PROJECT`]), if any.
     pub project: Option<String>,
 }
 

@@ -36,8 +36,7 @@ pub struct ContainerSpec {
     pub stop_timeout: i64,
 }
 
-/// Default grace period between the stop signal and SIGKILL, as Docker's.
-pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
+pub use crate::model::DEFAULT_STOP_TIMEOUT;
 
 /// Why a service cannot be mapped (a model value the engine cannot express).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,9 +54,7 @@ pub fn container_spec(project: &Project, service: &Service, number: u32) -> Resu
     };
     let image = identity::image_name(project, service);
     let name = identity::container_name(project, service, number);
-    let stop_timeout = service
-        .stop_grace_period
-        .map_or(DEFAULT_STOP_TIMEOUT, |d| d.as_secs() as i64);
+    let stop_timeout = service.stop_timeout();
 
     let mut labels: HashMap<String, String> = service.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     labels.insert(identity::PROJECT.into(), project.name.clone());
@@ -490,12 +487,7 @@ mod tests {
             &vec!["3000/tcp".to_string(), "80/tcp".to_string()]
         );
         assert_eq!(b.labels.as_ref().unwrap()[identity::CONFIG_HASH], s.hash);
-        assert!(
-            !b.labels
-                .as_ref()
-                .unwrap()
-                .contains_key("com.docker.compose.config-hash")
-        );
+        assert!(!b.labels.as_ref().unwrap().contains_key(identity::COMPOSE_CONFIG_HASH));
     }
 
     #[test]

@@ -1,13 +1,12 @@
-//! The Docker engine is reachable from Rust through bollard, and the test images exist.
+//! The Docker engine is reachable through composed's engine client, and the test images exist.
 
 mod support;
 
-use bollard::query_parameters::ListImagesOptionsBuilder;
-use composed::engine::{Engine, MIN_API_VERSION};
+use composed::engine::{DockerEngine, Engine, MIN_API_VERSION};
 
 #[tokio::test]
 async fn engine_answers_with_a_supported_api() {
-    let engine = Engine::connect().expect("a client for DOCKER_HOST");
+    let engine = DockerEngine::connect().expect("a client for DOCKER_HOST");
     let version = engine.check_version().await;
     if let Err(e) = &version {
         eprintln!("{e}");
@@ -19,18 +18,13 @@ async fn engine_answers_with_a_supported_api() {
     let (major, minor) = version.api.split_once('.').expect("api version");
     assert!((major.parse::<u32>().unwrap(), minor.parse::<u32>().unwrap()) >= MIN_API_VERSION);
     assert!(!version.server.is_empty());
-    engine.docker.ping().await.expect("ping");
+    engine.ping().await.expect("ping");
 
     // tests/setup-engine.sh builds the busybox test image from scratch; later tests rely on it.
-    let filters = std::collections::HashMap::from([("reference".to_string(), vec![support::TEST_IMAGE.to_string()])]);
-    let images = engine
-        .docker
-        .list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build()))
-        .await
-        .expect("list images");
-    assert_eq!(
-        images.len(),
-        1,
+    let observed = engine.observe("ctest-engine").await.expect("list images");
+    let image = composed::identity::normalise_image(support::TEST_IMAGE);
+    assert!(
+        observed.images.contains_key(&image),
         "{} is missing; run tests/setup-engine.sh",
         support::TEST_IMAGE
     );

@@ -1,10 +1,41 @@
 //! The client side of the D-Bus API, for `composectl`: the manager's proxy, finding every running
 //! composed on a bus, and one clear message for each way a call can fail.
 
+use thiserror::Error;
 use zbus::Connection;
 use zvariant::OwnedObjectPath;
 
 use super::{BUS_NAME, Bus, MANAGER_PATH, ProjectView, ServiceView};
+
+/// Why a call to composed failed, each with what to do.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot reach the {bus} ({detail}); is dbus running? (systemctl status dbus)")]
+    NoBus { bus: &'static str, detail: String },
+    #[error(
+        "composed is not running: no {BUS_NAME} on the {bus}; start it with `systemctl start composed` (or `composed@NAME` for one project)"
+    )]
+    NotRunning { bus: &'static str },
+    #[error(
+        "access denied by the {bus}: only root and members of the `composed` group may use composed ({detail}); add a user with `usermod -aG composed USER` (effective at the next login)"
+    )]
+    AccessDenied { bus: &'static str, detail: String },
+    #[error("no project `{project}`: composed manages no projects")]
+    NoProjects { project: String },
+    #[error("no project `{project}`; composed manages: {known}")]
+    NoSuchProject { project: String, known: String },
+    /// composed refused the request; its own message says why.
+    #[error("{0}")]
+    Refused(String),
+    #[error("composed did not answer as expected: {0}")]
+    Unexpected(String),
+}
+
+impl From<ClientError> for String {
+    fn from(e: ClientError) -> String {
+        e.to_string()
+    }
+}
 
 #[zbus::proxy(
     interface = "io.composed.Composed1.Manager",
@@ -67,15 +98,17 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60
 
 impl Client {
     /// Connects and finds the daemons; an error when there is none.
-    pub async fn connect(bus: Bus) -> Result<Client, String> {
+    pub async fn connect(bus: Bus) -> Result<Client, ClientError> {
         let builder = match bus {
             Bus::System | Bus::None => zbus::connection::Builder::system(),
             Bus::Session => zbus::connection::Builder::session(),
         };
-        let which = bus_words(bus);
         let connection = async { builder?.method_timeout(CALL_TIMEOUT).build().await }
             .await
-            .map_err(|e| format!("cannot reach the {which} ({e}); is dbus running? (systemctl status dbus)"))?;
+            .map_err(|e| ClientError::NoBus {
+                bus: bus_words(bus),
+                detail: e.to_string(),
+            })?;
         let names = zbus::fdo::DBusProxy::new(&connection)
             .await
             .map_err(|e| explain(bus, &e))?
@@ -99,7 +132,7 @@ impl Client {
         })
     }
 
-    pub async fn manager(&self, daemon: &str) -> Result<ManagerProxy<'static>, String> {
+    pub async fn manager(&self, daemon: &str) -> Result<ManagerProxy<'static>, ClientError> {
         ManagerProxy::builder(&self.connection)
             .destination(daemon.to_string())
             .and_then(|b| b.path(MANAGER_PATH))
@@ -110,7 +143,7 @@ impl Client {
     }
 
     /// Every project of every daemon, with the daemon that manages it.
-    pub async fn projects(&self) -> Result<Vec<(String, ProjectView)>, String> {
+    pub async fn projects(&self) -> Result<Vec<(String, ProjectView)>, ClientError> {
         let mut out = Vec::new();
         for daemon in &self.daemons {
             let manager = self.manager(daemon).await?;
@@ -122,7 +155,7 @@ impl Client {
     }
 
     /// The services of one project (or of every project).
-    pub async fn services(&self, project: Option<&str>) -> Result<Vec<ServiceView>, String> {
+    pub async fn services(&self, project: Option<&str>) -> Result<Vec<ServiceView>, ClientError> {
         let mut out = Vec::new();
         match project {
             Some(name) => {
@@ -141,21 +174,24 @@ impl Client {
     }
 
     /// The daemon managing `project`.
-    pub async fn daemon_of(&self, project: &str) -> Result<String, String> {
+    pub async fn daemon_of(&self, project: &str) -> Result<String, ClientError> {
         let projects = self.projects().await?;
         if let Some((daemon, _)) = projects.iter().find(|(_, p)| p.name == project) {
             return Ok(daemon.clone());
         }
         let known: Vec<&str> = projects.iter().map(|(_, p)| p.name.as_str()).collect();
-        Err(if known.is_empty() {
-            format!("no project `{project}`: composed manages no projects")
-        } else {
-            format!("no project `{project}`; composed manages: {}", known.join(", "))
+        let project = project.to_string();
+        Err(match known.is_empty() {
+            true => ClientError::NoProjects { project },
+            false => ClientError::NoSuchProject {
+                project,
+                known: known.join(", "),
+            },
         })
     }
 
     /// The object path of a target, checked by its daemon (so a typo gets the list of names).
-    pub async fn path_of(&self, target: &Target) -> Result<(String, OwnedObjectPath), String> {
+    pub async fn path_of(&self, target: &Target) -> Result<(String, OwnedObjectPath), ClientError> {
         let daemon = self.daemon_of(&target.project).await?;
         let manager = self.manager(&daemon).await?;
         let path = match &target.service {
@@ -166,7 +202,7 @@ impl Client {
         Ok((daemon, path))
     }
 
-    pub fn explain(&self, e: &zbus::Error) -> String {
+    pub fn explain(&self, e: &zbus::Error) -> ClientError {
         explain(self.bus, e)
     }
 }
@@ -178,11 +214,8 @@ fn bus_words(bus: Bus) -> &'static str {
     }
 }
 
-fn not_running(bus: Bus) -> String {
-    format!(
-        "composed is not running: no {BUS_NAME} on the {}; start it with `systemctl start composed` (or `composed@NAME` for one project)",
-        bus_words(bus)
-    )
+fn not_running(bus: Bus) -> ClientError {
+    ClientError::NotRunning { bus: bus_words(bus) }
 }
 
 /// The D-Bus error name of an error from a call, if it has one.
@@ -195,8 +228,8 @@ pub fn error_name(e: &zbus::Error) -> Option<String> {
     }
 }
 
-/// One message an operator can act on, for any failed call.
-pub fn explain(bus: Bus, e: &zbus::Error) -> String {
+/// One error an operator can act on, for any failed call.
+pub fn explain(bus: Bus, e: &zbus::Error) -> ClientError {
     let name = error_name(e).unwrap_or_default();
     let detail = match e {
         zbus::Error::MethodError(_, Some(detail), _) => detail.clone(),
@@ -206,14 +239,13 @@ pub fn explain(bus: Bus, e: &zbus::Error) -> String {
         other => other.to_string(),
     };
     match name.as_str() {
-        "org.freedesktop.DBus.Error.AccessDenied" => format!(
-            "access denied by the {}: only root and members of the `composed` group may use composed ({}); add a user with `usermod -aG composed USER` (effective at the next login)",
-            bus_words(bus),
-            detail
-        ),
+        "org.freedesktop.DBus.Error.AccessDenied" => ClientError::AccessDenied {
+            bus: bus_words(bus),
+            detail,
+        },
         "org.freedesktop.DBus.Error.ServiceUnknown" | "org.freedesktop.DBus.Error.NameHasNoOwner" => not_running(bus),
-        n if n.starts_with(super::ERROR_PREFIX) => detail,
-        _ => format!("composed did not answer as expected: {e}"),
+        n if n.starts_with(super::ERROR_PREFIX) => ClientError::Refused(detail),
+        _ => ClientError::Unexpected(e.to_string()),
     }
 }
 

@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod server;
+pub mod views;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;

@@ -394,7 +394,7 @@ pub async fn serve(
     bus: Bus,
     single_project: Option<String>,
     commands: mpsc::UnboundedSender<Command>,
-    mut snapshots: mpsc::UnboundedReceiver<Snapshot>,
+    mut snapshots: mpsc::UnboundedReceiver<crate::state::Snapshot>,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let builder = match bus {
         Bus::None => return None,
@@ -438,7 +438,7 @@ pub async fn serve(
     };
     Some(tokio::spawn(async move {
         while let Some(snapshot) = snapshots.recv().await {
-            if let Err(e) = publisher.publish(snapshot).await {
+            if let Err(e) = publisher.publish(super::views::snapshot(&snapshot)).await {
                 tracing::warn!("D-Bus: {e}");
             }
         }
@@ -451,17 +451,10 @@ struct Publisher {
     commands: mpsc::UnboundedSender<Command>,
 }
 
-fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
-
 impl Publisher {
     /// Swaps in the new snapshot, then adds, removes and signals objects to match it.
     async fn publish(&mut self, snapshot: Snapshot) -> zbus::Result<()> {
-        let now = now_micros();
+        let now = crate::clock::unix_micros();
         let (old, new) = {
             let mut published = self.shared.write().unwrap_or_else(|e| e.into_inner());
             let mut services = BTreeMap::new();

@@ -8,6 +8,33 @@ use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use thiserror::Error;
+
+/// Why a guard refused, each with the fix.
+#[derive(Debug, Error)]
+pub enum GuardError {
+    #[error("cannot create {}: {source}", dir.display())]
+    RuntimeDir { dir: PathBuf, source: std::io::Error },
+    #[error("cannot open {}: {source}", path.display())]
+    LockFile { path: PathBuf, source: std::io::Error },
+    #[error("project `{project}` is already managed by another composed ({holder}); stop that one first (see {})", path.display())]
+    Held {
+        project: String,
+        holder: String,
+        path: PathBuf,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: std::io::Error },
+    #[error("refusing {}: it is owned by uid {uid}, who could change what runs as root through the engine; run `chown root {}`", path.display(), path.display())]
+    Owner { path: PathBuf, uid: u32 },
+    #[error("refusing {}: it is writable by {who} (mode {mode:o}), who could change what runs as root through the engine; run `chmod go-w {}`", path.display(), path.display())]
+    Writable {
+        path: PathBuf,
+        who: &'static str,
+        mode: u32,
+    },
+}
+
 /// Holds a project's lock for as long as it lives.
 #[derive(Debug)]
 pub struct ProjectLock {
@@ -16,8 +43,11 @@ pub struct ProjectLock {
 }
 
 /// Takes `project`'s lock in `dir`, or says who holds it.
-pub fn lock(dir: &Path, project: &str) -> Result<ProjectLock, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn lock(dir: &Path, project: &str) -> Result<ProjectLock, GuardError> {
+    std::fs::create_dir_all(dir).map_err(|source| GuardError::RuntimeDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let path = dir.join(format!("{project}.lock"));
     let mut file = OpenOptions::new()
         .create(true)
@@ -25,15 +55,18 @@ pub fn lock(dir: &Path, project: &str) -> Result<ProjectLock, String> {
         .read(true)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        .map_err(|source| GuardError::LockFile {
+            path: path.clone(),
+            source,
+        })?;
     if file.try_lock().is_err() {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
-        return Err(format!(
-            "project `{project}` is already managed by another composed ({}); stop that one first (see {})",
-            holder.trim(),
-            path.display()
-        ));
+        return Err(GuardError::Held {
+            project: project.to_string(),
+            holder: holder.trim().to_string(),
+            path,
+        });
     }
     let me = format!("pid {}{}", std::process::id(), unit_suffix());
     let _ = file.set_len(0);
@@ -56,26 +89,25 @@ fn unit_suffix() -> String {
 }
 
 /// Refuses a file that a user other than root and the daemon's own could write.
-pub fn check_writable_only_by_owner(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+pub fn check_writable_only_by_owner(path: &Path) -> Result<(), GuardError> {
+    let meta = std::fs::metadata(path).map_err(|source| GuardError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let me = crate::user::uid().unwrap_or(0);
     if meta.uid() != 0 && meta.uid() != me {
-        return Err(format!(
-            "refusing {}: it is owned by uid {}, who could change what runs as root through the engine; run `chown root {}`",
-            path.display(),
-            meta.uid(),
-            path.display()
-        ));
+        return Err(GuardError::Owner {
+            path: path.to_path_buf(),
+            uid: meta.uid(),
+        });
     }
     let mode = meta.permissions().mode();
     if mode & 0o022 != 0 {
-        return Err(format!(
-            "refusing {}: it is writable by {} (mode {:o}), who could change what runs as root through the engine; run `chmod go-w {}`",
-            path.display(),
-            if mode & 0o002 != 0 { "everyone" } else { "its group" },
-            mode & 0o777,
-            path.display()
-        ));
+        return Err(GuardError::Writable {
+            path: path.to_path_buf(),
+            who: if mode & 0o002 != 0 { "everyone" } else { "its group" },
+            mode: mode & 0o777,
+        });
     }
     Ok(())
 }
@@ -88,7 +120,7 @@ mod tests {
     fn a_second_lock_names_the_first_holder() {
         let dir = std::env::temp_dir().join(format!("composed-lock-{}", std::process::id()));
         let first = lock(&dir, "p").unwrap();
-        let second = lock(&dir, "p").unwrap_err();
+        let second = lock(&dir, "p").unwrap_err().to_string();
         assert!(second.contains(&format!("pid {}", std::process::id())), "{second}");
         drop(first);
         assert!(lock(&dir, "p").is_ok());
@@ -103,9 +135,14 @@ mod tests {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(check_writable_only_by_owner(&f).is_ok());
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o664)).unwrap();
-        let e = check_writable_only_by_owner(&f).unwrap_err();
+        let e = check_writable_only_by_owner(&f).unwrap_err().to_string();
         assert!(e.contains("chmod go-w") && e.contains("its group"), "{e}");
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o646)).unwrap();
-        assert!(check_writable_only_by_owner(&f).unwrap_err().contains("everyone"));
+        assert!(
+            check_writable_only_by_owner(&f)
+                .unwrap_err()
+                .to_string()
+                .contains("everyone")
+        );
     }
 }

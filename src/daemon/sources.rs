@@ -6,6 +6,15 @@ use std::path::{Path, PathBuf};
 use crate::load::mounts::clean;
 use crate::load::{self, DEFAULT_FILES};
 
+/// Why `--project PATH` names no project.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{}: {source}", path.display())]
+    Path { path: PathBuf, source: std::io::Error },
+    #[error("cannot derive a project name from {}: name the project directory (or file) with letters or digits", .0.display())]
+    NoName(PathBuf),
+}
+
 /// One project as the daemon finds it on disk.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -126,7 +135,7 @@ mod tests {
         assert_eq!(here.options.project_dir.as_deref(), Some(cwd.as_path()));
         let up = single(Path::new("src/..")).unwrap();
         assert_eq!(up.name, expected);
-        let err = single(Path::new("/")).unwrap_err();
+        let err = single(Path::new("/")).unwrap_err().to_string();
         assert!(err.contains("cannot derive a project name from /"), "{err}");
     }
 }

@@ -11,13 +11,13 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::credentials::{Credentials, Found};
-use super::{Engine, EngineError};
+use super::{DockerEngine, EngineError};
 use crate::identity;
 use crate::model::{Network, Project, Service, Volume};
 use crate::spec::ContainerSpec;
 
-impl Engine {
-    pub async fn create_network(&self, project: &Project, key: &str, net: &Network) -> Result<(), EngineError> {
+impl DockerEngine {
+    pub(super) async fn new_network(&self, project: &Project, key: &str, net: &Network) -> Result<(), EngineError> {
         let labels = owned_labels(&net.labels, project, identity::NETWORK, key);
         let ipam = net.ipam.as_ref().map(|i| Ipam {
             driver: i.driver.clone(),
@@ -52,7 +52,7 @@ impl Engine {
             .map_err(|e| self.error(format!("creating network {}", net.name), e))
     }
 
-    pub async fn create_volume(&self, project: &Project, key: &str, vol: &Volume) -> Result<(), EngineError> {
+    pub(super) async fn new_volume(&self, project: &Project, key: &str, vol: &Volume) -> Result<(), EngineError> {
         let labels = owned_labels(&vol.labels, project, identity::VOLUME, key);
         let request = VolumeCreateRequest {
             name: Some(vol.name.clone()),
@@ -70,7 +70,7 @@ impl Engine {
 
     /// Pulls `image` with the operator's credentials for its registry; the error names the
     /// image and its registry, and says to `docker login` when the registry asked for them.
-    pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
+    pub(super) async fn pull_image(&self, image: &str) -> Result<(), EngineError> {
         let registry = registry_of(image);
         let fail = |m: String| EngineError::Refused(format!("pulling image {image} from {registry}: {m}"));
         let store = Credentials::load().map_err(fail)?;
@@ -95,7 +95,7 @@ impl Engine {
     }
 
     /// Builds a service's image from its context through the engine's build API.
-    pub async fn build(&self, project: &Project, service: &Service) -> Result<(), EngineError> {
+    pub(super) async fn build_image(&self, project: &Project, service: &Service) -> Result<(), EngineError> {
         let Some(build) = &service.build else { return Ok(()) };
         let image = identity::image_name(project, service);
         let fail =
@@ -145,7 +145,7 @@ impl Engine {
     }
 
     /// Creates a container and connects it to its other networks; returns its id.
-    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+    pub(super) async fn new_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
         let created = self
             .docker
@@ -165,7 +165,7 @@ impl Engine {
         Ok(created.id)
     }
 
-    pub async fn start_container(&self, id: &str, name: &str) -> Result<(), EngineError> {
+    pub(super) async fn start(&self, id: &str, name: &str) -> Result<(), EngineError> {
         self.docker
             .start_container(id, None::<StartContainerOptions>)
             .await
@@ -173,7 +173,7 @@ impl Engine {
     }
 
     /// Stops a container, waiting up to `timeout` seconds before the engine kills it.
-    pub async fn stop_container(&self, id: &str, name: &str, timeout: i64) -> Result<(), EngineError> {
+    pub(super) async fn stop(&self, id: &str, name: &str, timeout: i64) -> Result<(), EngineError> {
         let options = StopContainerOptionsBuilder::default()
             .t(timeout.clamp(0, i32::MAX as i64) as i32)
             .build();
@@ -193,7 +193,7 @@ impl Engine {
     }
 
     /// Removes a (stopped) container. Its volumes are kept.
-    pub async fn remove_container(&self, id: &str, name: &str) -> Result<(), EngineError> {
+    pub(super) async fn remove(&self, id: &str, name: &str) -> Result<(), EngineError> {
         let options = RemoveContainerOptionsBuilder::default().v(false).force(true).build();
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
@@ -202,7 +202,7 @@ impl Engine {
         }
     }
 
-    pub async fn rename_container(&self, id: &str, new_name: &str) -> Result<(), EngineError> {
+    pub(super) async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError> {
         let options = RenameContainerOptionsBuilder::default().name(new_name).build();
         self.docker
             .rename_container(id, options)
@@ -210,7 +210,7 @@ impl Engine {
             .map_err(|e| self.error(format!("renaming container to {new_name}"), e))
     }
 
-    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+    pub(super) async fn delete_network(&self, name: &str) -> Result<(), EngineError> {
         match self.docker.remove_network(name).await {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
@@ -219,7 +219,7 @@ impl Engine {
     }
 
     /// Removes a volume. Only `composed down --volumes` calls this, for the project's own volumes.
-    pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+    pub(super) async fn delete_volume(&self, name: &str) -> Result<(), EngineError> {
         self.docker
             .remove_volume(name, None::<RemoveVolumeOptions>)
             .await

@@ -1,12 +1,13 @@
-//! The engine's event stream for one project's containers.
+//! The engine's event stream, reduced to the container events composed acts on.
 
 use std::collections::HashMap;
 
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptionsBuilder;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
-use super::{Engine, EngineError};
+use super::{DockerEngine, EngineError, EventScope};
 use crate::identity;
 
 /// One container event, reduced to what composed acts on.
@@ -31,30 +32,22 @@ pub enum EventKind {
     Other(String),
 }
 
-impl Engine {
-    /// Container events of `project` from `since` (seconds since the epoch) on. Starting from a
-    /// time before the first action makes the subscription race-free: events that happen before
-    /// the stream connects are replayed by the engine.
-    pub fn container_events(
+impl DockerEngine {
+    /// The events composed acts on, for the containers of `scope`. Healthcheck runs alone would
+    /// add three `exec_*` events per container and interval, so only these are asked for.
+    pub(super) fn event_stream(
         &self,
-        project: &str,
+        scope: EventScope,
         since: i64,
-    ) -> impl Stream<Item = Result<ContainerEvent, EngineError>> + use<> {
-        self.labelled_events(&format!("{}={project}", identity::PROJECT), since)
-    }
-
-    /// Container events of every container carrying `label` (`KEY` or `KEY=VALUE`).
-    pub fn labelled_events(
-        &self,
-        label: &str,
-        since: i64,
-    ) -> impl Stream<Item = Result<ContainerEvent, EngineError>> + use<> {
-        // Only the events composed acts on: healthcheck runs alone would add three `exec_*`
-        // events per container and interval.
+    ) -> BoxStream<'static, Result<ContainerEvent, EngineError>> {
+        let label = match scope {
+            EventScope::Project(project) => format!("{}={project}", identity::PROJECT),
+            EventScope::Managed => format!("{}=composed", identity::MANAGED_BY),
+        };
         let actions = ["start", "die", "health_status", "oom", "destroy"];
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
-            ("label".to_string(), vec![label.to_string()]),
+            ("label".to_string(), vec![label]),
             ("event".to_string(), actions.iter().map(|a| a.to_string()).collect()),
         ]);
         let options = EventsOptionsBuilder::default()
@@ -62,13 +55,16 @@ impl Engine {
             .filters(&filters)
             .build();
         let engine = self.clone();
-        self.docker.events(Some(options)).filter_map(move |item| {
-            let result = match item {
-                Ok(message) => parse(message).map(Ok),
-                Err(e) => Some(Err(engine.error("reading engine events", e))),
-            };
-            async move { result }
-        })
+        self.docker
+            .events(Some(options))
+            .filter_map(move |item| {
+                let result = match item {
+                    Ok(message) => parse(message).map(Ok),
+                    Err(e) => Some(Err(engine.error("reading engine events", e))),
+                };
+                async move { result }
+            })
+            .boxed()
     }
 }
 

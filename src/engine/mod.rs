@@ -1,18 +1,36 @@
-//! The only module that talks to the Docker engine (through bollard).
+//! The only module that talks to the Docker engine.
 //!
-//! [`Engine::connect`] finds the engine the way the docker CLI does (`DOCKER_HOST`, else the
-//! default socket), checks that it answers and that its API is recent enough, and turns the usual
-//! failures into one clear [`EngineError`] each: not running, permission denied, too old.
-//! [`observe`] lists a project's state (one call per resource kind), [`actions`] holds the
-//! individual changes (create, start, stop, remove, pull, build), [`events`] the event stream.
+//! [`Engine`] is every call the rest of composed makes: the executor, the daemon and the journal
+//! forwarder take any `Engine`, so their rules are unit-tested against [`fake::FakeEngine`] (a
+//! recording fake with scripted failures) and run against [`DockerEngine`], the bollard client.
+//! `DockerEngine::connect` finds the engine the way the docker CLI does (`DOCKER_HOST`, else the
+//! default socket) and turns the usual failures into one clear [`EngineError`] each: not
+//! running, permission denied, too old. [`observe`] lists a project's state (one call per
+//! resource kind), [`actions`] holds the individual changes, [`events`] the event stream,
+//! [`logs`] container output, [`credentials`] the operator's registry logins.
 
 pub mod actions;
 pub mod credentials;
+mod docker;
 pub mod events;
+#[cfg(test)]
+pub mod fake;
+pub mod identity;
+pub mod logs;
 pub mod observe;
 
-use bollard::Docker;
+use std::future::Future;
+
+use futures_util::stream::BoxStream;
 use thiserror::Error;
+
+pub use docker::DockerEngine;
+use events::ContainerEvent;
+use logs::LogFrame;
+
+use crate::model::{Network, Project, Service, Volume};
+use crate::observed::Observed;
+use crate::spec::ContainerSpec;
 
 /// How long one request may take; a stop call waiting out a grace period gets its own longer one.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -20,7 +38,7 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// The oldest Engine API composed supports (Docker 20.10).
 pub const MIN_API_VERSION: (u32, u32) = (1, 41);
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum EngineError {
     #[error("the Docker engine at {host} is not running ({detail})")]
     NotRunning { host: String, detail: String },
@@ -35,53 +53,71 @@ pub enum EngineError {
     Refused(String),
 }
 
-/// A client for one engine.
-#[derive(Debug, Clone)]
-pub struct Engine {
-    pub docker: Docker,
-    pub host: String,
+impl EngineError {
+    /// Waiting cannot help: the engine is too old or composed may not use it.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, EngineError::TooOld { .. } | EngineError::PermissionDenied { .. })
+    }
 }
 
-impl Engine {
-    /// Prepares a client for `DOCKER_HOST`, or the default local socket. No request is sent:
-    /// the first call reports an engine that is not running or not reachable.
-    pub fn connect() -> Result<Engine, EngineError> {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-        let docker = Docker::connect_with_defaults()
-            .map_err(|e| classify(&host, e))?
-            .with_timeout(REQUEST_TIMEOUT);
-        Ok(Engine { docker, host })
-    }
+/// Which containers an event stream follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventScope {
+    /// One project's containers.
+    Project(String),
+    /// Every container composed manages.
+    Managed,
+}
 
-    /// Asks the engine for its version and refuses one whose API is too old. Called before the
-    /// first change, so a no-op `up` makes no call but its list calls.
-    pub async fn check_version(&self) -> Result<Version, EngineError> {
-        let version = self.docker.version().await.map_err(|e| classify(&self.host, e))?;
-        let api_version = version.api_version.unwrap_or_default();
-        if parse_api(&api_version).is_none_or(|v| v < MIN_API_VERSION) {
-            return Err(EngineError::TooOld {
-                host: self.host.clone(),
-                found: api_version,
-            });
-        }
-        Ok(Version {
-            api: api_version,
-            server: version.version.unwrap_or_default(),
-        })
-    }
-
-    /// Wraps an error from one request, naming what was being done.
-    pub fn error(&self, what: impl std::fmt::Display, err: bollard::errors::Error) -> EngineError {
-        match err {
-            bollard::errors::Error::DockerResponseServerError { message, .. } => {
-                EngineError::Refused(format!("{what}: {message}"))
-            }
-            other => match classify(&self.host, other) {
-                EngineError::Other { detail, .. } => EngineError::Refused(format!("{what}: {detail}")),
-                e => e,
-            },
-        }
-    }
+/// Every call composed makes to a container engine. Each names what it was doing in its error.
+/// Removing a container never removes its volumes, anonymous ones included.
+pub trait Engine: Clone + Send + Sync + 'static {
+    /// The engine's versions; refuses one whose API is too old.
+    fn check_version(&self) -> impl Future<Output = Result<Version, EngineError>> + Send;
+    /// Whether the engine answers.
+    fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// The engine's state for a project.
+    fn observe(&self, project: &str) -> impl Future<Output = Result<Observed, EngineError>> + Send;
+    fn create_network(
+        &self,
+        project: &Project,
+        key: &str,
+        net: &Network,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn create_volume(
+        &self,
+        project: &Project,
+        key: &str,
+        vol: &Volume,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Pulls an image with the operator's credentials for its registry.
+    fn pull(&self, image: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Builds a service's image from its context.
+    fn build(&self, project: &Project, service: &Service) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Creates a container and connects it to its other networks; returns its id.
+    fn create_container(&self, spec: &ContainerSpec) -> impl Future<Output = Result<String, EngineError>> + Send;
+    fn start_container(&self, id: &str, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Stops a container, waiting up to `timeout` seconds before the engine kills it; one that
+    /// is already stopped or gone is fine.
+    fn stop_container(
+        &self,
+        id: &str,
+        name: &str,
+        timeout: i64,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Removes a stopped container and keeps its volumes; one already gone is fine.
+    fn remove_container(&self, id: &str, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn rename_container(&self, id: &str, new_name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Whether a container is running (`false` when it is gone).
+    fn is_running(&self, id: &str) -> impl Future<Output = Result<bool, EngineError>> + Send;
+    fn remove_network(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Removes a volume. Only `composed down --volumes` calls this, for the project's own volumes.
+    fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Container events from `since` (seconds since the epoch) on. Starting from a time before
+    /// the first action makes the subscription race-free: earlier events are replayed.
+    fn events(&self, scope: EventScope, since: i64) -> BoxStream<'static, Result<ContainerEvent, EngineError>>;
+    /// A container's output from `since` (seconds since the epoch), followed, each frame stamped.
+    fn logs(&self, id: &str, since: i64) -> BoxStream<'static, Result<LogFrame, EngineError>>;
 }
 
 /// The engine's versions.
@@ -91,63 +127,7 @@ pub struct Version {
     pub server: String,
 }
 
-fn parse_api(v: &str) -> Option<(u32, u32)> {
+pub(crate) fn parse_api(v: &str) -> Option<(u32, u32)> {
     let (major, minor) = v.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
-}
-
-/// Turns a bollard error into the one an operator can act on, by the I/O error underneath.
-fn classify(host: &str, err: bollard::errors::Error) -> EngineError {
-    use std::io::ErrorKind;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
-                ErrorKind::PermissionDenied => EngineError::PermissionDenied { host: host.to_string() },
-                ErrorKind::NotFound | ErrorKind::ConnectionRefused => EngineError::NotRunning {
-                    host: host.to_string(),
-                    detail: io.to_string(),
-                },
-                _ => EngineError::Other {
-                    host: host.to_string(),
-                    detail: io.to_string(),
-                },
-            };
-        }
-        source = e.source();
-    }
-    match err {
-        bollard::errors::Error::SocketNotFoundError(path) => EngineError::NotRunning {
-            host: host.to_string(),
-            detail: format!("no socket at {path}"),
-        },
-        other => EngineError::Other {
-            host: host.to_string(),
-            detail: other.to_string(),
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_versions() {
-        assert_eq!(parse_api("1.45"), Some((1, 45)));
-        assert!(parse_api("1.40").unwrap() < MIN_API_VERSION);
-        assert_eq!(parse_api("x"), None);
-    }
-
-    #[tokio::test]
-    async fn missing_socket_is_not_running() {
-        // A socket path that cannot exist: the error must say "not running", not a raw I/O error.
-        let host = "unix:///nonexistent/composed-test.sock";
-        let docker = Docker::connect_with_unix(host, 5, bollard::API_DEFAULT_VERSION);
-        let err = match docker {
-            Err(e) => classify(host, e),
-            Ok(d) => classify(host, d.version().await.unwrap_err()),
-        };
-        assert!(matches!(err, EngineError::NotRunning { .. }), "{err}");
-    }
 }

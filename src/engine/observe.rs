@@ -9,13 +9,13 @@ use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
 };
 
-use super::{Engine, EngineError};
+use super::{DockerEngine, EngineError};
 use crate::identity;
 use crate::observed::{ContainerState, Health, Observed, ObservedContainer, ObservedObject};
 
-impl Engine {
+impl DockerEngine {
     /// The engine's state for `project`.
-    pub async fn observe(&self, project: &str) -> Result<Observed, EngineError> {
+    pub(super) async fn list_project(&self, project: &str) -> Result<Observed, EngineError> {
         let filters = HashMap::from([("label".to_string(), vec![format!("{}={project}", identity::PROJECT)])]);
         let containers = self.docker.list_containers(Some(
             ListContainersOptionsBuilder::default()

@@ -12,12 +12,11 @@
 
 use std::path::{Path, PathBuf};
 
-use bollard::container::LogOutput;
-use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::{FutureExt, StreamExt};
 
 use super::native::Journal;
 use crate::engine::Engine;
+use crate::engine::logs::Pipe;
 
 /// Docker's split size for long lines.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -34,7 +33,7 @@ pub struct Source {
 
 /// Forwards until the container stops or the task is dropped. The engine sometimes closes a
 /// follow stream early; forwarding then resumes from the cursor, so no line is lost or repeated.
-pub async fn forward(engine: Engine, journal: &Journal, source: Source, cursor_dir: PathBuf) {
+pub async fn forward<E: Engine>(engine: E, journal: &Journal, source: Source, cursor_dir: PathBuf) {
     let cursor_file = cursor_dir.join(&source.id);
     let mut cursor = read_cursor(&cursor_file);
     let mut retry = crate::supervise::backoff::Backoff::new(
@@ -51,13 +50,7 @@ pub async fn forward(engine: Engine, journal: &Journal, source: Source, cursor_d
         match outcome {
             Outcome::JournalGone => return,
             Outcome::Ended | Outcome::Broken => {
-                let running = engine
-                    .docker
-                    .inspect_container(&source.id, None::<bollard::query_parameters::InspectContainerOptions>)
-                    .await
-                    .ok()
-                    .and_then(|c| c.state.and_then(|s| s.running))
-                    .unwrap_or(false);
+                let running = engine.is_running(&source.id).await.unwrap_or(false);
                 if !running && matches!(outcome, Outcome::Ended) {
                     return;
                 }
@@ -82,21 +75,15 @@ enum Outcome {
     JournalGone,
 }
 
-async fn forward_once(
-    engine: &Engine,
+async fn forward_once<E: Engine>(
+    engine: &E,
     journal: &Journal,
     source: &Source,
     cursor: &mut Option<i128>,
     cursor_file: &Path,
 ) -> Outcome {
-    let options = LogsOptionsBuilder::default()
-        .follow(true)
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true)
-        .since(cursor.map_or(0, |c| (c / 1_000_000_000) as i32))
-        .build();
-    let mut stream = std::pin::pin!(engine.docker.logs(&source.id, Some(options)));
+    let since = cursor.map_or(0, |c| (c / 1_000_000_000) as i64);
+    let mut stream = engine.logs(&source.id, since);
     let short = &source.id[..source.id.len().min(12)];
     let mut catching_up = *cursor;
     let mut saved = *cursor;
@@ -133,12 +120,11 @@ async fn forward_once(
                 return Outcome::Broken;
             }
         };
-        let (priority, bytes) = match &frame {
-            LogOutput::StdErr { message } => (b"3", message),
-            LogOutput::StdOut { message } | LogOutput::Console { message } => (b"6", message),
-            LogOutput::StdIn { .. } => continue,
+        let priority = match frame.pipe {
+            Pipe::Stderr => b"3",
+            Pipe::Stdout => b"6",
         };
-        let (stamp, text) = split_timestamp(bytes);
+        let (stamp, text) = split_timestamp(&frame.bytes);
         // Only the start of a resumed stream repeats what was sent. stdout and stderr are stamped
         // as each pipe is read, so stamps are not in order across them: once past the cursor,
         // everything is new.

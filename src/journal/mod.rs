@@ -1,4 +1,6 @@
-//! The journal: the native protocol ([`native`]) and forwarding container output ([`forward`]).
+//! The journal: the native protocol ([`native`]), forwarding one container's output
+//! ([`forward`]), and the daemon's forwarders, one per running container ([`registry`]).
 
 pub mod forward;
 pub mod native;
+pub mod registry;

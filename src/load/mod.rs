@@ -738,10 +738,10 @@ fn rebase_paths(tree: &mut Node, dir: &Path) {
 /// Loads a project named `p` from one compose text (for unit tests of later stages).
 #[cfg(test)]
 pub(crate) fn test_project(yaml: &str) -> Project {
-    let hash = yaml.bytes().fold(1469598103934665603u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(1099511628211)
-    });
-    let dir = std::env::temp_dir().join(format!("composed-unit-{}-{hash:x}", std::process::id()));
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("composed-unit-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
     let opts = Options {

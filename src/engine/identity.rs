@@ -18,6 +18,9 @@ pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
 pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
 
+/// Compose's config hash: compose's read-only commands list only containers carrying it.
+pub const COMPOSE_CONFIG_HASH: &str = "com.docker.compose.config-hash";
+
 /// composed's hash of everything that, when it changes, requires a new container.
 pub const CONFIG_HASH: &str = "composed.config-hash";
 /// Marks objects composed created (as opposed to adopted or external ones).

@@ -1,0 +1,181 @@
+//! What operators ask over D-Bus: start, stop and restart a project or a service, and reload.
+//! A stop is held ([`super::holds`]) until `start`; a restart stops and starts the same
+//! containers, its deaths expected, and `restart: true` dependents follow. Each request is
+//! answered when its work is done.
+
+use super::event::Container;
+use super::project::Reply;
+use super::{Daemon, Event};
+use crate::bus::{Command, Op};
+use crate::engine::Engine;
+use crate::execute;
+use crate::state::ServiceState;
+
+impl<E: Engine> Daemon<E> {
+    pub(super) fn command(&mut self, command: Command) {
+        let Command {
+            op,
+            project,
+            service,
+            reply,
+        } = command;
+        if op == Op::Reload {
+            self.reload(true);
+            let _ = reply.send(self.reload_outcome(&project));
+            return;
+        }
+        if let Err(e) = self.check_target(&project, service.as_deref()) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let target = match &service {
+            Some(s) => format!("{project}/{s}"),
+            None => project.clone(),
+        };
+        tracing::info!(project = %project, "{} {target}, as asked over D-Bus", format!("{op:?}").to_lowercase());
+        match op {
+            Op::Start => self.operator_start(project, service, reply),
+            Op::Stop => self.operator_stop(project, service, false, reply),
+            Op::Restart => self.operator_stop(project, service, true, reply),
+            Op::Reload => {}
+        }
+    }
+
+    /// The refused edits of `project` (or of every project), or the status line.
+    fn reload_outcome(&self, project: &str) -> Result<String, String> {
+        let refused: Vec<String> = self
+            .projects
+            .values()
+            .map(|m| &m.runtime)
+            .filter(|p| project.is_empty() || p.name() == project)
+            .filter_map(|p| {
+                let e = p.config_error.as_ref()?;
+                Some(format!(
+                    "{}: the edit was refused: {e}; the last good configuration keeps running",
+                    p.name()
+                ))
+            })
+            .collect();
+        match refused.is_empty() {
+            true => Ok(format!("reloaded: {}", self.status_line())),
+            false => Err(refused.join("\n")),
+        }
+    }
+
+    fn check_target(&self, project: &str, service: Option<&str>) -> Result<(), String> {
+        let Some(managed) = self.projects.get(project) else {
+            return Err(format!("no project `{project}`"));
+        };
+        match service {
+            Some(s) if !managed.runtime.services.contains_key(s) => {
+                Err(format!("project `{project}` has no service `{s}`"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn operator_start(&mut self, project: String, service: Option<String>, reply: Reply) {
+        let Some(managed) = self.projects.get_mut(&project) else {
+            return;
+        };
+        let rt = &mut managed.runtime;
+        rt.holds.release(service.as_deref());
+        let containers = containers_of(rt, service.as_deref());
+        match service {
+            Some(service) if !containers.is_empty() => {
+                self.start_containers(project, service, containers, false, Some(reply))
+            }
+            Some(_) => self.request_reconcile(&project, false, Some(reply)),
+            None => self.request_reconcile(&project, true, Some(reply)),
+        }
+    }
+
+    /// Stops a project (dependents first) or a service in a task; a stop is held, a restart
+    /// goes on to start when [`Event::Stopped`] comes back.
+    fn operator_stop(&mut self, project: String, service: Option<String>, then_start: bool, reply: Reply) {
+        let Some(managed) = self.projects.get_mut(&project) else {
+            return;
+        };
+        let rt = &mut managed.runtime;
+        if then_start {
+            rt.expect_operator_stop(service.as_deref());
+        } else {
+            rt.holds.hold(service.as_deref());
+            rt.expect_operator_hold(service.as_deref());
+        }
+        let Some(definition) = rt.project.clone() else {
+            let _ = reply.send(Err(rt.status_line()));
+            return;
+        };
+        let (engine, tx) = (self.engine.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let errors = match engine.observe(&definition.name).await {
+                Ok(observed) => {
+                    let progress = |s: &str, w: &str| tracing::info!(project = %project, "{project}: {s}: {w}");
+                    execute::stop(&engine, &definition, &observed, service.as_deref(), &progress).await
+                }
+                Err(e) => vec![e.to_string()],
+            };
+            let _ = tx.send(Event::Stopped {
+                project,
+                service,
+                errors,
+                then_start,
+                reply,
+            });
+        });
+    }
+
+    /// An operator's stop is done; a restart goes on to start.
+    pub(super) fn on_stopped(
+        &mut self,
+        project: String,
+        service: Option<String>,
+        errors: Vec<String>,
+        then_start: bool,
+        reply: Reply,
+    ) {
+        let Some(managed) = self.projects.get_mut(&project) else {
+            let _ = reply.send(Err(format!("project `{project}` is gone")));
+            return;
+        };
+        let rt = &mut managed.runtime;
+        for e in &errors {
+            tracing::error!(project = %project, "{project}: {e}");
+        }
+        if !errors.is_empty() {
+            let _ = reply.send(Err(errors.join("; ")));
+            return;
+        }
+        if !then_start {
+            // The engine has stopped them; their `die` events may still be on the way.
+            for (name, s) in rt.services.iter_mut() {
+                if service.as_ref().is_none_or(|only| only == name) {
+                    s.state = ServiceState::Stopped;
+                }
+            }
+            let _ = reply.send(Ok(format!("stopped; {}", rt.status_line())));
+            return;
+        }
+        match service {
+            None => self.request_reconcile(&project, true, Some(reply)),
+            Some(service) => {
+                let containers = containers_of(rt, Some(&service));
+                self.start_containers(project, service, containers, true, Some(reply));
+            }
+        }
+    }
+}
+
+/// The containers of one service (none for the whole project).
+fn containers_of(rt: &super::project::ProjectRuntime, service: Option<&str>) -> Vec<Container> {
+    let containers = service.and_then(|s| rt.services.get(s)).map(|s| s.containers.values());
+    containers
+        .into_iter()
+        .flatten()
+        .map(|t| Container {
+            id: t.id.clone(),
+            name: t.name.clone(),
+        })
+        .collect()
+}

@@ -1,0 +1,220 @@
+//! Everything that can happen to the daemon, as one closed [`Event`], and the sources that turn
+//! the outside world into events: signals, the file watcher, the engine's event stream, the
+//! timers, and the bus's commands. [`Inputs::next`] waits for the next one of any kind.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Interval};
+
+use super::project::Reply;
+use crate::bus::Command;
+use crate::engine::events::ContainerEvent;
+use crate::engine::{Engine, EngineError, EventScope};
+use crate::execute::Reconciled;
+
+/// How long file changes settle before the files are read again (an editor's save is several).
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+#[derive(Debug)]
+pub enum Event {
+    /// A container event from the engine.
+    Engine(ContainerEvent),
+    /// The engine's event stream broke.
+    EngineLost(String),
+    /// The engine answers again.
+    EngineBack,
+    /// The engine answered the watchdog's ping (or not).
+    EnginePinged(bool),
+    FilesChanged,
+    Timer(Timer),
+    /// A supervised restart's delay is over.
+    RestartDue {
+        project: String,
+        service: String,
+        container: Container,
+    },
+    /// Containers of one service were started (a supervised restart, or an operator's).
+    Restarted {
+        project: String,
+        service: String,
+        result: Result<(), EngineError>,
+        /// Dependents with `restart: true` follow (not after an operator's start).
+        dependents: bool,
+        reply: Option<Reply>,
+    },
+    /// An operator's stop (or the first half of a restart) is done.
+    Stopped {
+        project: String,
+        service: Option<String>,
+        errors: Vec<String>,
+        then_start: bool,
+        reply: Reply,
+    },
+    /// A reconcile ended.
+    Applied {
+        project: String,
+        generation: u64,
+        result: Result<Reconciled, EngineError>,
+    },
+    /// A project whose files were removed is down.
+    Removed {
+        project: String,
+        errors: Vec<String>,
+    },
+    Command(Command),
+    Signal(Signal),
+    /// Every project's containers are stopped: exit.
+    ShutdownDone {
+        failed: bool,
+    },
+}
+
+/// A container by id, with its name for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Terminate,
+    Reload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    Watchdog,
+    Resync,
+    /// File changes have settled.
+    Debounce,
+}
+
+/// The receiving ends of every source.
+pub struct Inputs {
+    events: mpsc::UnboundedReceiver<Event>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    watchdog: Option<Interval>,
+    resync: Interval,
+    debounce: Option<Instant>,
+}
+
+impl Inputs {
+    pub fn new(
+        events: mpsc::UnboundedReceiver<Event>,
+        commands: mpsc::UnboundedReceiver<Command>,
+        watchdog: Option<Duration>,
+        resync: Duration,
+    ) -> Inputs {
+        let start = Instant::now();
+        Inputs {
+            events,
+            commands,
+            watchdog: watchdog.map(|d| tokio::time::interval(d / 2)),
+            resync: tokio::time::interval_at(start + resync, resync),
+            debounce: None,
+        }
+    }
+
+    /// Waits for the next event of any source.
+    pub async fn next(&mut self) -> Event {
+        tokio::select! {
+            Some(event) = self.events.recv() => event,
+            Some(command) = self.commands.recv() => Event::Command(command),
+            _ = tick(&mut self.watchdog) => Event::Timer(Timer::Watchdog),
+            _ = self.resync.tick() => Event::Timer(Timer::Resync),
+            _ = sleep_until(self.debounce) => {
+                self.debounce = None;
+                Event::Timer(Timer::Debounce)
+            }
+        }
+    }
+
+    /// Files changed: read them once they settle.
+    pub fn debounce(&mut self) {
+        self.debounce = Some(Instant::now() + DEBOUNCE);
+    }
+}
+
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGTERM and SIGINT stop the daemon; SIGHUP reloads.
+pub fn spawn_signals(tx: mpsc::UnboundedSender<Event>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            let s = tokio::select! {
+                _ = term.recv() => Signal::Terminate,
+                _ = int.recv() => Signal::Terminate,
+                _ = hup.recv() => Signal::Reload,
+            };
+            if tx.send(Event::Signal(s)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Follows the engine's events for every container composed manages, from `since`; a broken
+/// stream becomes [`Event::EngineLost`].
+pub fn follow_engine<E: Engine>(engine: &E, since: i64, tx: mpsc::UnboundedSender<Event>) {
+    let mut stream = engine.events(EventScope::Managed, since);
+    tokio::spawn(async move {
+        while let Some(item) = stream.next().await {
+            let event = match item {
+                Ok(event) => Event::Engine(event),
+                Err(e) => {
+                    let _ = tx.send(Event::EngineLost(e.to_string()));
+                    return;
+                }
+            };
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Event::EngineLost("the event stream ended".into()));
+    });
+}
+
+/// Watches directories (not files: an editor's save-by-rename ends a watch on the file).
+pub fn watch(dirs: Vec<PathBuf>, tx: mpsc::UnboundedSender<Event>) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+            let _ = tx.send(Event::FilesChanged);
+        }
+    })
+    .map_err(|e| tracing::warn!("cannot watch files ({e}); edits need `systemctl reload`"))
+    .ok()?;
+    for d in dirs {
+        if let Err(e) = watcher.watch(&d, RecursiveMode::NonRecursive) {
+            tracing::warn!("cannot watch {}: {e}", d.display());
+        }
+    }
+    Some(watcher)
+}

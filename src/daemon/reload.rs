@@ -1,0 +1,127 @@
+//! Which projects the daemon manages, and reading their files again: at start-up, on SIGHUP or
+//! `composectl reload`, and when a watched directory changes. New projects are locked, loaded
+//! and reconciled; changed ones reconciled; a refused edit keeps the last good configuration; a
+//! project whose files are gone is taken down in a task (volumes kept).
+
+use super::holds::Holds;
+use super::project::{ProjectRuntime, Reload};
+use super::{Daemon, Event, Managed, guard, sources, systemd};
+use crate::engine::Engine;
+use crate::execute;
+
+impl<E: Engine> Daemon<E> {
+    /// Finds, locks and loads the projects. In single-project mode every failure is fatal.
+    pub(super) fn add_projects(&mut self) -> Result<Vec<String>, String> {
+        let found = match &self.config.project {
+            Some(path) => vec![sources::single(path).map_err(|e| e.to_string())?],
+            None => sources::scan(&self.config.root),
+        };
+        let mut added = Vec::new();
+        for source in found {
+            if self.projects.contains_key(&source.name) {
+                continue;
+            }
+            let lock = match guard::lock(&self.config.runtime_dir, &source.name) {
+                Ok(l) => l,
+                Err(e) if self.single() => return Err(e.to_string()),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    continue;
+                }
+            };
+            let name = source.name.clone();
+            let holds = Holds::load(&self.config.runtime_dir, &name);
+            let mut runtime = ProjectRuntime::new(source, holds);
+            if let Reload::Refused(errors) = runtime.reload() {
+                for e in &errors {
+                    tracing::error!(project = %name, "{e}");
+                }
+                if self.single() {
+                    let first = errors.first().and_then(|e| e.lines().next()).unwrap_or_default();
+                    return Err(format!("{name}: {first}"));
+                }
+            }
+            tracing::info!(project = %name, "{name}: managing the project");
+            let managed = Managed {
+                runtime,
+                queue: Default::default(),
+                _lock: lock,
+            };
+            self.projects.insert(name.clone(), managed);
+            added.push(name);
+        }
+        Ok(added)
+    }
+
+    /// SIGHUP or a file change: new and removed projects, then every project whose files
+    /// changed (every project when `forced`).
+    pub(super) fn reload(&mut self, forced: bool) {
+        systemd::reloading();
+        if !self.single() {
+            self.rescan();
+        }
+        for name in self.project_names() {
+            let Some(managed) = self.projects.get_mut(&name) else {
+                continue;
+            };
+            match managed.runtime.reload() {
+                Reload::Changed => {
+                    tracing::info!(project = %name, "{name}: configuration changed; applying");
+                    self.request_reconcile(&name, false, None);
+                }
+                Reload::Unchanged if forced => self.request_reconcile(&name, false, None),
+                Reload::Unchanged => {}
+                Reload::Refused(errors) => {
+                    for e in &errors {
+                        tracing::error!(project = %name, "{e}");
+                    }
+                    tracing::error!(project = %name, "{name}: the edit was refused; the last good configuration keeps running");
+                }
+            }
+        }
+        systemd::ready(&self.status_line());
+    }
+
+    /// The root directory again: projects that appeared are added and reconciled, projects that
+    /// disappeared are taken down.
+    fn rescan(&mut self) {
+        let found: Vec<String> = sources::scan(&self.config.root).into_iter().map(|s| s.name).collect();
+        let gone: Vec<String> = self.projects.keys().filter(|n| !found.contains(n)).cloned().collect();
+        for name in gone {
+            if let Some(managed) = self.projects.remove(&name) {
+                self.take_down(name, managed);
+            }
+        }
+        match self.add_projects() {
+            Ok(added) => {
+                for name in added {
+                    self.request_reconcile(&name, true, None);
+                }
+            }
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+
+    /// A removed project's containers and networks go (its volumes stay); its lock is held
+    /// until they are gone.
+    fn take_down(&self, name: String, managed: Managed) {
+        let Some(project) = managed.runtime.project.clone() else {
+            return;
+        };
+        tracing::info!(project = %name, "{name}: its file was removed; taking it down (volumes kept)");
+        let (engine, tx) = (self.engine.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let errors = match engine.observe(&project.name).await {
+                Ok(observed) => {
+                    let progress = |s: &str, w: &str| tracing::info!(project = %name, "{name}: {s}: {w}");
+                    execute::down(&engine, &project, &observed, false, &progress)
+                        .await
+                        .errors
+                }
+                Err(e) => vec![e.to_string()],
+            };
+            drop(managed);
+            let _ = tx.send(Event::Removed { project: name, errors });
+        });
+    }
+}

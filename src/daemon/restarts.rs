@@ -1,0 +1,130 @@
+//! Carrying out supervision: engine events go to the project's supervision
+//! ([`super::supervision`]), whose restarts run as tasks (an optional stop, the backoff delay,
+//! then [`Event::RestartDue`]); starts report back as [`Event::Restarted`], after which the
+//! dependents that declared `restart: true` follow.
+
+use std::time::Instant;
+
+use super::event::Container;
+use super::project::Reply;
+use super::supervision::{Action, RestartAction};
+use super::{Daemon, Event};
+use crate::engine::events::{ContainerEvent, EventKind};
+use crate::engine::{Engine, EngineError};
+use crate::state::ServiceState;
+
+impl<E: Engine> Daemon<E> {
+    pub(super) fn on_engine_event(&mut self, e: ContainerEvent) {
+        match e.kind {
+            EventKind::Start => self.forward_logs(&e.project, &e.service, &e.id, &e.name),
+            EventKind::Destroy => self.forwarders.container_gone(&e.id),
+            _ => {}
+        }
+        let actions = match self.projects.get_mut(&e.project) {
+            Some(m) => m.runtime.on_event(&e, Instant::now()),
+            None => Vec::new(),
+        };
+        for action in actions {
+            match action {
+                Action::Restart(restart) => self.schedule_restart(e.project.clone(), restart),
+                Action::Resync => self.request_reconcile(&e.project, false, None),
+            }
+        }
+    }
+
+    /// Stops the container first where asked (an unhealthy one), waits out the backoff delay,
+    /// then reports [`Event::RestartDue`].
+    fn schedule_restart(&self, project: String, restart: RestartAction) {
+        let (engine, tx) = (self.engine.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            if let Some(timeout) = restart.stop_timeout {
+                let _ = engine.stop_container(&restart.id, &restart.name, timeout).await;
+            }
+            tokio::time::sleep(restart.delay).await;
+            let container = Container {
+                id: restart.id,
+                name: restart.name,
+            };
+            let _ = tx.send(Event::RestartDue {
+                project,
+                service: restart.service,
+                container,
+            });
+        });
+    }
+
+    pub(super) fn on_restart_due(&mut self, project: String, service: String, container: Container) {
+        tracing::debug!(project = %project, service = %service, "{project}/{service}: starting {} again", container.name);
+        self.start_containers(project, service, vec![container], true, None);
+    }
+
+    /// Starts containers of one service in a task; reports back with [`Event::Restarted`].
+    pub(super) fn start_containers(
+        &self,
+        project: String,
+        service: String,
+        containers: Vec<Container>,
+        dependents: bool,
+        reply: Option<Reply>,
+    ) {
+        let (engine, tx) = (self.engine.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let mut result = Ok(());
+            for c in &containers {
+                if let Err(e) = engine.start_container(&c.id, &c.name).await {
+                    result = Err(e);
+                }
+            }
+            let _ = tx.send(Event::Restarted {
+                project,
+                service,
+                result,
+                dependents,
+                reply,
+            });
+        });
+    }
+
+    pub(super) fn on_restarted(
+        &mut self,
+        project: String,
+        service: String,
+        result: Result<(), EngineError>,
+        dependents: bool,
+        reply: Option<Reply>,
+    ) {
+        let Some(managed) = self.projects.get_mut(&project) else {
+            return;
+        };
+        let verb = if dependents { "restarted" } else { "started" };
+        if let Some(reply) = reply {
+            let answer = match &result {
+                Ok(()) => Ok(format!("{verb} {project}/{service}")),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = reply.send(answer);
+        }
+        match result {
+            Ok(()) => {
+                tracing::info!(project = %project, service = %service, "{project}/{service}: {verb}");
+                if dependents {
+                    let dependents = managed.runtime.restart_dependents(&service);
+                    let engine = self.engine.clone();
+                    tokio::spawn(async move {
+                        for d in dependents {
+                            tracing::info!("{}: restarting it, as its dependency {service} restarted", d.name);
+                            let _ = engine.stop_container(&d.id, &d.name, d.stop_timeout).await;
+                            let _ = engine.start_container(&d.id, &d.name).await;
+                        }
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!(project = %project, service = %service, "{project}/{service}: restart failed: {e}");
+                if let Some(s) = managed.runtime.services.get_mut(&service) {
+                    s.state = ServiceState::Failed(e.to_string());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The daemon loop against the recording fake engine, on paused time: supervision restarts a
+//! killed container, an engine restart is ridden out in dependency order, an operator's stop is
+//! held. No Docker needed.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+use crate::bus::{Command, Op};
+use crate::engine::fake::FakeEngine;
+use crate::state::ServiceState;
+
+struct Harness {
+    daemon: Daemon<FakeEngine>,
+    inputs: Inputs,
+    engine: FakeEngine,
+    _commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Harness {
+    fn new(name: &str, yaml: &str) -> Harness {
+        // The daemon names a project after its directory: `p`.
+        let top = std::env::temp_dir().join(format!("composed-daemon-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&top);
+        let dir = top.join("p");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+        let config = Config {
+            root: dir.clone(),
+            project: Some(dir.clone()),
+            runtime_dir: top.join("run"),
+            resync: Duration::from_secs(300),
+            bus: Bus::None,
+        };
+        let engine = FakeEngine::new();
+        engine.add_image("busybox");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let mut daemon = Daemon::new(config, engine.clone(), tx);
+        daemon.add_projects().unwrap();
+        let inputs = Inputs::new(rx, command_rx, None, Duration::from_secs(300));
+        daemon.start();
+        Harness {
+            daemon,
+            inputs,
+            engine,
+            _commands: commands,
+        }
+    }
+
+    /// Handles events until `done` holds; panics naming `what` after ten minutes of (paused) time.
+    async fn until(&mut self, what: &str, done: impl Fn(&Daemon<FakeEngine>, &FakeEngine) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        while !done(&self.daemon, &self.engine) {
+            let event = tokio::time::timeout_at(deadline, self.inputs.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+            assert!(self.daemon.handle_event(event, &mut self.inputs).is_none());
+        }
+    }
+
+    fn service(&self, service: &str) -> &supervision::ServiceRuntime {
+        &self.daemon.projects.values().next().unwrap().runtime.services[service]
+    }
+
+    fn send(&self, event: Event) {
+        self.daemon.tx.send(event).unwrap();
+    }
+}
+
+fn ready(d: &Daemon<FakeEngine>, _: &FakeEngine) -> bool {
+    d.reporter.ready_sent()
+}
+
+fn running(engine: &FakeEngine, name: &str) -> bool {
+    engine.containers().get(name).is_some_and(|c| c.running)
+}
+
+const YAML: &str = "name: p
+services:
+  db:
+    image: busybox
+    restart: always
+    healthcheck: {test: [CMD, 'true']}
+  web:
+    image: busybox
+    restart: always
+    depends_on: {db: {condition: service_healthy}}
+";
+
+#[tokio::test(start_paused = true)]
+async fn a_killed_container_is_restarted_and_counted() {
+    let mut h = Harness::new("kill", YAML);
+    h.engine.healthy_after("db", Duration::from_secs(2));
+    h.until("ready", ready).await;
+    let id = h.engine.containers()["p-web-1"].id.clone();
+    h.engine.take_calls();
+    h.engine.kill("p-web-1", 137);
+    h.until("web restarted", |d, e| {
+        running(e, "p-web-1") && d.projects["p"].runtime.services["web"].state == ServiceState::Running
+    })
+    .await;
+    let web = h.service("web");
+    assert_eq!(web.restarts, 1);
+    assert_eq!(web.last_exit, Some(137));
+    assert_eq!(h.engine.containers()["p-web-1"].id, id, "the same container");
+    assert_eq!(h.engine.take_calls(), ["start p-web-1"], "nothing but the start");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_an_engine_restart_containers_start_again_in_dependency_order() {
+    let mut h = Harness::new("engine", YAML);
+    h.engine.healthy_after("db", Duration::from_secs(2));
+    h.until("ready", ready).await;
+    h.engine.set_down(true);
+    h.send(Event::EngineLost("the event stream ended".into()));
+    h.until("the loss is noticed", |d, _| !d.engine_up).await;
+    h.engine.restart_without_live_restore();
+    h.engine.take_calls();
+    h.engine.set_down(false);
+    h.until("both run again", |_, e| running(e, "p-db-1") && running(e, "p-web-1"))
+        .await;
+    let starts: Vec<String> = h
+        .engine
+        .take_calls()
+        .into_iter()
+        .filter(|c| c.starts_with("start"))
+        .collect();
+    assert_eq!(starts, ["start p-db-1", "start p-web-1"], "db first: web waits for it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operators_stop_is_held_and_start_releases_it() {
+    let mut h = Harness::new("hold", YAML);
+    h.engine.healthy_after("db", Duration::from_secs(1));
+    h.until("ready", ready).await;
+    let (reply, mut answer) = oneshot::channel();
+    h.send(Event::Command(Command {
+        op: Op::Stop,
+        project: "p".into(),
+        service: Some("web".into()),
+        reply,
+    }));
+    h.until("the stop is answered", |_, _| !answer.is_empty()).await;
+    assert!(answer.try_recv().unwrap().unwrap().starts_with("stopped"));
+    // Supervision and resyncs leave it down.
+    h.send(Event::Timer(Timer::Resync));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    h.until("the resync is done", |d, _| !d.projects["p"].queue.is_running())
+        .await;
+    assert!(!running(&h.engine, "p-web-1"));
+    assert_eq!(h.service("web").state, ServiceState::Stopped);
+    let (reply, mut answer) = oneshot::channel();
+    h.send(Event::Command(Command {
+        op: Op::Start,
+        project: "p".into(),
+        service: Some("web".into()),
+        reply,
+    }));
+    h.until("the start is answered", |_, _| !answer.is_empty()).await;
+    assert_eq!(answer.try_recv().unwrap(), Ok("started p/web".to_string()));
+    assert!(running(&h.engine, "p-web-1"));
+}

@@ -1,0 +1,392 @@
+//! The executor: runs a [`Plan`] against an [`Engine`], and `down` and `stop`.
+//!
+//! Every service runs as its own task as soon as its dependencies' `depends_on` conditions hold,
+//! so services with no path between them in the dependency graph proceed in parallel. Conditions
+//! are decided from the engine's event stream (start, die, health_status), subscribed from a time
+//! before the first action, never by polling. A failing service fails itself and the services
+//! that require it, with the reason, and leaves the rest running. A recreate keeps the old
+//! container (renamed aside) until the new one is created, and restores it if the create fails.
+//!
+//! [`reconcile_once`] is the one observe → plan → apply pass that `composed up` and the daemon
+//! share.
+
+mod stop;
+#[cfg(test)]
+mod tests;
+mod tracker;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+
+use crate::engine::{Engine, EngineError, EventScope};
+use crate::model::{Condition, Project};
+use crate::observed::Observed;
+use crate::plan::{ContainerStep, ImageStep, Plan, ServiceStep, Wait};
+use crate::state::ServiceState;
+pub use stop::{DownReport, down, stop, stop_levels};
+use tracker::Tracker;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Also wait until every service is ready: healthy where it has a healthcheck, running
+    /// otherwise, exited 0 for one-shot services.
+    pub wait: bool,
+}
+
+/// How an apply came out.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub services: BTreeMap<String, ServiceState>,
+    /// Problems outside any one service (networks, volumes, removals).
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+            && self.services.values().all(|s| {
+                !matches!(
+                    s,
+                    ServiceState::Failed(_) | ServiceState::Unhealthy | ServiceState::Pending
+                )
+            })
+    }
+}
+
+/// A progress line: (subject, what happened).
+pub type Progress<'a> = &'a (dyn Fn(&str, &str) + Sync);
+
+/// What one reconcile pass is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Pass {
+    /// Start containers that exited (as `up` does); without it the daemon leaves them to
+    /// supervision.
+    pub start_exited: bool,
+    /// Services an operator stopped: their containers stay as they are.
+    pub held: BTreeSet<String>,
+    /// Follow the services until they are ready (or cannot be). With `start_exited` too, this
+    /// happens even when nothing changes, so the report says where each service stands.
+    pub wait: bool,
+}
+
+/// What a reconcile pass did.
+#[derive(Debug, Clone)]
+pub struct Reconciled {
+    /// `None` when there was nothing to do (and no reason to wait).
+    pub report: Option<Report>,
+    /// The engine's state afterwards.
+    pub observed: Observed,
+}
+
+/// Observe, plan, apply, observe again: one reconcile of `project`. `on_plan` sees the plan
+/// before anything is done (the daemon extends systemd's timeout for pulls and builds).
+pub async fn reconcile_once<E: Engine>(
+    engine: &E,
+    project: &Project,
+    pass: &Pass,
+    on_plan: impl FnOnce(&Plan),
+    progress: Progress<'_>,
+) -> Result<Reconciled, EngineError> {
+    let observed = engine.observe(&project.name).await?;
+    let mut plan = crate::plan::plan_with(project, &observed, pass.start_exited);
+    plan.leave_alone(&pass.held);
+    if plan.is_noop() && !(pass.wait && pass.start_exited) {
+        return Ok(Reconciled { report: None, observed });
+    }
+    on_plan(&plan);
+    if !plan.is_noop() {
+        engine.check_version().await?;
+    }
+    let options = Options { wait: pass.wait };
+    let report = apply(engine, project, &observed, plan, options, progress).await;
+    let observed = engine.observe(&project.name).await?;
+    Ok(Reconciled {
+        report: Some(report),
+        observed,
+    })
+}
+
+/// Applies `plan`. `observed` is the state it was made from (for the health of kept containers).
+pub async fn apply<E: Engine>(
+    engine: &E,
+    project: &Project,
+    observed: &Observed,
+    plan: Plan,
+    options: Options,
+    progress: Progress<'_>,
+) -> Report {
+    let since = crate::clock::unix_seconds() - 1;
+    let healthchecks = project
+        .services
+        .iter()
+        .map(|(name, s)| (name.clone(), s.has_healthcheck()));
+    let tracker = std::sync::Arc::new(Tracker::new(healthchecks, observed));
+    let events = follow_events(engine, &project.name, since, tracker.clone());
+    let run = Run {
+        engine,
+        project,
+        tracker: tracker.clone(),
+        progress,
+    };
+    let mut report = Report::default();
+    let (created, removed) = run.prepare(&plan).await;
+    if let Some(first) = created.first() {
+        for s in &plan.services {
+            let reason = format!("the project's networks or volumes could not be created: {first}");
+            tracker.fail(&s.service, reason);
+        }
+    }
+    report.errors.extend(created);
+    report.errors.extend(removed);
+    join_all(plan.services.iter().map(|step| run.service(step))).await;
+    if options.wait {
+        join_all(plan.services.iter().map(|step| run.ready(&step.service))).await;
+    }
+    events.abort();
+    for step in &plan.services {
+        report
+            .services
+            .insert(step.service.clone(), tracker.state(&step.service));
+    }
+    report
+}
+
+/// Feeds the project's container events into the tracker for the whole apply.
+fn follow_events<E: Engine>(
+    engine: &E,
+    project: &str,
+    since: i64,
+    tracker: std::sync::Arc<Tracker>,
+) -> tokio::task::JoinHandle<()> {
+    let mut stream = engine.events(EventScope::Project(project.to_string()), since);
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = stream.next().await {
+            tracker.on_event(&event);
+        }
+    })
+}
+
+struct Run<'a, E: Engine> {
+    engine: &'a E,
+    project: &'a Project,
+    tracker: std::sync::Arc<Tracker>,
+    progress: Progress<'a>,
+}
+
+impl<E: Engine> Run<'_, E> {
+    /// Networks, volumes, then removals (orphans, duplicates, scaled-down replicas). Returns the
+    /// errors of each part: a missing network fails the services, a failed removal does not.
+    async fn prepare(&self, plan: &Plan) -> (Vec<String>, Vec<String>) {
+        let networks = plan.networks.iter().map(|n| async move {
+            let r = self
+                .engine
+                .create_network(self.project, &n.key, &self.project.networks[&n.key])
+                .await;
+            (self.progress)(&format!("network {}", n.name), "created");
+            r
+        });
+        let volumes = plan.volumes.iter().map(|v| async move {
+            let r = self
+                .engine
+                .create_volume(self.project, &v.key, &self.project.volumes[&v.key])
+                .await;
+            (self.progress)(&format!("volume {}", v.name), "created");
+            r
+        });
+        let (n, v) = tokio::join!(join_all(networks), join_all(volumes));
+        let errors = n.into_iter().chain(v).filter_map(Result::err).map(|e| e.to_string());
+        let removals = plan.removals.iter().map(|r| async move {
+            self.engine.stop_container(&r.id, &r.name, r.stop_timeout).await?;
+            self.engine.remove_container(&r.id, &r.name).await?;
+            (self.progress)(&r.name, &format!("removed ({})", r.reason));
+            Ok::<(), EngineError>(())
+        });
+        let removal_errors = join_all(removals).await.into_iter().filter_map(Result::err);
+        (errors.collect(), removal_errors.map(|e| e.to_string()).collect())
+    }
+
+    /// One service: wait for its dependencies, get its image, then its containers.
+    async fn service(&self, step: &ServiceStep) {
+        let name = &step.service;
+        if let Some(error) = &step.error {
+            self.tracker.fail(name, error.clone());
+            return;
+        }
+        if let Err(reason) = self.dependencies(name, &step.after).await {
+            (self.progress)(name, &format!("failed: {reason}"));
+            self.tracker.fail(name, reason);
+            return;
+        }
+        let result = match self.image(name, &step.image).await {
+            Ok(()) => join_all(step.containers.iter().map(|c| self.container(name, c)))
+                .await
+                .into_iter()
+                .collect::<Result<Vec<()>, EngineError>>()
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => self.tracker.started(name),
+            Err(e) => {
+                (self.progress)(name, &format!("failed: {e}"));
+                self.tracker.fail(name, e.to_string());
+            }
+        }
+    }
+
+    /// Waits for every dependency; a required one that cannot hold fails the service.
+    async fn dependencies(&self, name: &str, after: &[Wait]) -> Result<(), String> {
+        for wait in after {
+            if let Err(reason) = self.wait_for(wait).await {
+                if wait.required {
+                    return Err(format!("dependency `{}` {reason}", wait.service));
+                }
+                let note = format!("optional dependency `{}` {reason}; going on", wait.service);
+                (self.progress)(name, &note);
+            }
+        }
+        Ok(())
+    }
+
+    async fn image(&self, name: &str, step: &ImageStep) -> Result<(), EngineError> {
+        match step {
+            ImageStep::Present(_) => Ok(()),
+            ImageStep::Pull(image) => {
+                (self.progress)(name, &format!("pulling {image}"));
+                self.engine.pull(image).await
+            }
+            ImageStep::Build(image) => {
+                (self.progress)(name, &format!("building {image}"));
+                self.engine.build(self.project, &self.project.services[name]).await
+            }
+            ImageStep::Missing(image) => Err(EngineError::Refused(format!(
+                "image {image} is not on this machine and pull_policy is `never`"
+            ))),
+        }
+    }
+
+    async fn container(&self, service: &str, step: &ContainerStep) -> Result<(), EngineError> {
+        let e = self.engine;
+        match step {
+            ContainerStep::Keep { .. } => Ok(()),
+            ContainerStep::Start { id, name } => {
+                let number = self.tracker.number_of(service, id);
+                self.tracker.track(service, number, id);
+                e.start_container(id, name).await?;
+                (self.progress)(name, "started");
+                Ok(())
+            }
+            ContainerStep::Create { spec } => {
+                let id = e.create_container(spec).await?;
+                self.tracker.track(service, spec.number, &id);
+                e.start_container(&id, &spec.name).await?;
+                (self.progress)(&spec.name, "created and started");
+                Ok(())
+            }
+            ContainerStep::Recreate {
+                old_id,
+                old_name,
+                spec,
+                reason,
+            } => self.recreate(service, old_id, old_name, spec, reason).await,
+            ContainerStep::Restart { id, name, reason } => {
+                let number = self.tracker.number_of(service, id);
+                self.tracker.track(service, number, id);
+                let timeout = self.project.services[service].stop_timeout();
+                e.stop_container(id, name, timeout).await?;
+                e.start_container(id, name).await?;
+                (self.progress)(name, &format!("restarted ({reason})"));
+                Ok(())
+            }
+        }
+    }
+
+    /// Parks the old container under `<id>_<name>`, creates the new one, and only then stops and
+    /// removes the old one. A failed create puts the old one back under its own name.
+    async fn recreate(
+        &self,
+        service: &str,
+        old_id: &str,
+        old_name: &str,
+        spec: &crate::spec::ContainerSpec,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        let e = self.engine;
+        let parked = parked_name(old_id, &spec.name);
+        // An interrupted run may have parked it already.
+        if old_name != parked {
+            e.rename_container(old_id, &parked).await?;
+        }
+        let id = match e.create_container(spec).await {
+            Ok(id) => id,
+            Err(err) => {
+                // Keep the old container serving under its own name.
+                let _ = e.rename_container(old_id, old_name).await;
+                return Err(err);
+            }
+        };
+        self.tracker.track(service, spec.number, &id);
+        e.stop_container(old_id, &parked, spec.stop_timeout).await?;
+        e.remove_container(old_id, &parked).await?;
+        e.start_container(&id, &spec.name).await?;
+        (self.progress)(&spec.name, &format!("recreated ({reason})"));
+        Ok(())
+    }
+
+    /// Waits until `wait`'s condition holds (Ok) or can no longer hold (Err with the reason).
+    async fn wait_for(&self, wait: &Wait) -> Result<(), String> {
+        let mut rx = self.tracker.subscribe();
+        loop {
+            let state = self.tracker.state(&wait.service);
+            let has_healthcheck = self.tracker.has_healthcheck(&wait.service);
+            if let Some(result) = condition_outcome(wait.condition, &state, has_healthcheck) {
+                return result;
+            }
+            if rx.changed().await.is_err() {
+                return Err("could not be followed (the engine's event stream ended)".to_string());
+            }
+        }
+    }
+
+    /// `--wait`: until the service is ready, or cannot become so.
+    async fn ready(&self, service: &str) {
+        let mut rx = self.tracker.subscribe();
+        loop {
+            match self.tracker.state(service) {
+                ServiceState::Pending | ServiceState::Starting => {}
+                ServiceState::Running if self.tracker.has_healthcheck(service) => {}
+                _ => return,
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The name a container is parked under while its replacement is created.
+pub fn parked_name(old_id: &str, name: &str) -> String {
+    format!("{}_{name}", &old_id[..old_id.len().min(12)])
+}
+
+/// Whether a `depends_on` condition holds (Ok), can no longer hold (Err), or is undecided.
+fn condition_outcome(condition: Condition, state: &ServiceState, has_healthcheck: bool) -> Option<Result<(), String>> {
+    use ServiceState as S;
+    match (condition, state) {
+        (_, S::Failed(reason)) => Some(Err(format!("failed: {reason}"))),
+        (_, S::Pending) => None,
+        (Condition::ServiceStarted, _) => Some(Ok(())),
+        (Condition::ServiceHealthy, S::Healthy) => Some(Ok(())),
+        (Condition::ServiceHealthy, _) if !has_healthcheck => Some(Err(
+            "has no healthcheck, so it can never be `service_healthy`".to_string(),
+        )),
+        (Condition::ServiceHealthy, S::Unhealthy) => Some(Err("is unhealthy".to_string())),
+        (Condition::ServiceHealthy, S::Exited(code)) => Some(Err(format!("exited with code {code}"))),
+        (Condition::ServiceHealthy, _) => None,
+        (Condition::ServiceCompletedSuccessfully, S::Exited(0)) => Some(Ok(())),
+        (Condition::ServiceCompletedSuccessfully, S::Exited(code)) => Some(Err(format!("exited with code {code}"))),
+        (Condition::ServiceCompletedSuccessfully, _) => None,
+    }
+}

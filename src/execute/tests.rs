@@ -1,0 +1,174 @@
+//! The executor's rules against the recording fake engine, on paused time: dependency order,
+//! failure propagation, and the park/restore of a recreate.
+
+use std::time::Duration;
+
+use super::*;
+use crate::engine::fake::FakeEngine;
+
+fn project(yaml: &str) -> Project {
+    crate::load::test_project(yaml)
+}
+
+fn quiet(_: &str, _: &str) {}
+
+/// Plans against what the fake has and applies, waiting for readiness.
+async fn up(engine: &FakeEngine, p: &Project) -> Report {
+    let observed = engine.observe(&p.name).await.unwrap();
+    let plan = crate::plan::plan(p, &observed);
+    apply(engine, p, &observed, plan, Options { wait: true }, &quiet).await
+}
+
+fn position(calls: &[String], call: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c == call)
+        .unwrap_or_else(|| panic!("no `{call}` in {calls:?}"))
+}
+
+const CHAIN: &str = "name: p
+services:
+  db:
+    image: busybox
+    healthcheck: {test: [CMD, 'true']}
+  app:
+    image: busybox
+    depends_on: {db: {condition: service_healthy}}
+  web:
+    image: busybox
+    depends_on: [app]
+  lone:
+    image: busybox
+";
+
+#[tokio::test(start_paused = true)]
+async fn dependents_start_after_their_dependencies_are_healthy() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    engine.healthy_after("db", Duration::from_secs(5));
+    let p = project(CHAIN);
+    let started = tokio::time::Instant::now();
+    let report = up(&engine, &p).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.services["db"], ServiceState::Healthy);
+    assert_eq!(report.services["web"], ServiceState::Running);
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "app must wait for db's health"
+    );
+    let calls = engine.take_calls();
+    assert!(position(&calls, "start p-db-1") < position(&calls, "create p-app-1"));
+    assert!(position(&calls, "start p-app-1") < position(&calls, "create p-web-1"));
+    // An independent service does not wait for the chain.
+    assert!(position(&calls, "start p-lone-1") < position(&calls, "create p-app-1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_service_fails_its_dependents_and_nothing_else() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    engine.healthy_after("db", Duration::from_secs(1));
+    engine.fail("create p-db-1", "port is already allocated");
+    let p = project(CHAIN);
+    let report = up(&engine, &p).await;
+    assert!(!report.ok());
+    assert_eq!(
+        report.services["db"],
+        ServiceState::Failed("port is already allocated".into())
+    );
+    let ServiceState::Failed(app) = &report.services["app"] else {
+        panic!("{:?}", report.services["app"]);
+    };
+    assert!(app.contains("dependency `db` failed"), "{app}");
+    assert!(matches!(report.services["web"], ServiceState::Failed(_)));
+    assert_eq!(report.services["lone"], ServiceState::Running);
+    let calls = engine.take_calls();
+    assert!(
+        !calls.iter().any(|c| c == "create p-app-1" || c == "create p-web-1"),
+        "{calls:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unhealthy_dependency_is_not_waited_for_forever() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    // db never becomes healthy but exits: app's `service_healthy` can no longer hold.
+    engine.exits_after("db", Duration::from_secs(3), 1);
+    let report = up(&engine, &project(CHAIN)).await;
+    let ServiceState::Failed(app) = &report.services["app"] else {
+        panic!("{:?}", report.services["app"]);
+    };
+    assert!(app.contains("exited with code 1"), "{app}");
+}
+
+const WEB: &str = "name: p\nservices:\n  web:\n    image: busybox\n    environment: {V: '1'}\n";
+
+#[tokio::test(start_paused = true)]
+async fn a_recreate_parks_the_old_container_and_restores_it_when_the_create_fails() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    assert!(up(&engine, &project(WEB)).await.ok());
+    let old = engine.containers()["p-web-1"].id.clone();
+    engine.take_calls();
+
+    let edited = project(&WEB.replace("'1'", "'2'"));
+    engine.fail("create p-web-1", "invalid mount config");
+    let report = up(&engine, &edited).await;
+    assert!(matches!(report.services["web"], ServiceState::Failed(_)));
+    let parked = parked_name(&old, "p-web-1");
+    assert_eq!(
+        engine.take_calls()[1..],
+        [
+            format!("rename p-web-1 {parked}"),
+            "create p-web-1".to_string(),
+            format!("rename {parked} p-web-1"),
+        ]
+    );
+    let containers = engine.containers();
+    assert_eq!(
+        containers["p-web-1"].id, old,
+        "the old container is back under its name"
+    );
+    assert!(containers["p-web-1"].running, "and still serving");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recreate_replaces_the_old_container_only_once_the_new_one_exists() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    assert!(up(&engine, &project(WEB)).await.ok());
+    let old = engine.containers()["p-web-1"].id.clone();
+    engine.take_calls();
+    let report = up(&engine, &project(&WEB.replace("'1'", "'2'"))).await;
+    assert!(report.ok(), "{report:?}");
+    let parked = parked_name(&old, "p-web-1");
+    assert_eq!(
+        engine.take_calls()[1..],
+        [
+            format!("rename p-web-1 {parked}"),
+            "create p-web-1".to_string(),
+            format!("stop {parked}"),
+            format!("remove {parked}"),
+            "start p-web-1".to_string(),
+        ]
+    );
+    assert_ne!(engine.containers()["p-web-1"].id, old);
+}
+
+#[tokio::test(start_paused = true)]
+async fn down_stops_dependents_first_and_keeps_volumes() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    engine.healthy_after("db", Duration::from_millis(10));
+    let p = project(&format!("{CHAIN}volumes:\n  data: {{}}\n"));
+    assert!(up(&engine, &p).await.ok());
+    engine.take_calls();
+    let observed = engine.observe("p").await.unwrap();
+    let report = down(&engine, &p, &observed, false, &quiet).await;
+    assert!(report.errors.is_empty(), "{report:?}");
+    let calls = engine.take_calls();
+    assert!(position(&calls, "remove p-web-1") < position(&calls, "stop p-app-1"));
+    assert!(position(&calls, "remove p-app-1") < position(&calls, "stop p-db-1"));
+    assert!(!calls.iter().any(|c| c.starts_with("remove volume")), "{calls:?}");
+}

@@ -1,0 +1,169 @@
+//! What an apply knows about each service while it runs: its containers as the engine's event
+//! stream reports them, and whether it failed. Shared by the service tasks and the event task;
+//! every change bumps a watch, so waits are woken by events, never by polling.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use crate::engine::events::{ContainerEvent, EventKind};
+use crate::observed::{ContainerState, Health, Observed};
+use crate::state::ServiceState;
+
+#[derive(Debug, Clone, Default)]
+struct ContainerTrack {
+    id: String,
+    running: bool,
+    health: Option<Health>,
+    exited: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ServiceTrack {
+    has_healthcheck: bool,
+    containers: HashMap<u32, ContainerTrack>,
+    failed: Option<String>,
+    started: bool,
+}
+
+impl ServiceTrack {
+    fn state(&self) -> ServiceState {
+        if let Some(reason) = &self.failed {
+            return ServiceState::Failed(reason.clone());
+        }
+        if !self.started {
+            return ServiceState::Pending;
+        }
+        let cs: Vec<&ContainerTrack> = self.containers.values().collect();
+        if !cs.is_empty() && cs.iter().all(|c| c.exited.is_some() && !c.running) {
+            return ServiceState::Exited(cs.iter().filter_map(|c| c.exited).max().unwrap_or(0));
+        }
+        if cs.iter().any(|c| c.health == Some(Health::Unhealthy)) {
+            return ServiceState::Unhealthy;
+        }
+        if self.has_healthcheck && !cs.is_empty() && cs.iter().all(|c| c.health == Some(Health::Healthy)) {
+            return ServiceState::Healthy;
+        }
+        ServiceState::started(self.has_healthcheck)
+    }
+}
+
+pub struct Tracker {
+    services: Mutex<HashMap<String, ServiceTrack>>,
+    changed: watch::Sender<u64>,
+}
+
+impl Tracker {
+    /// Starts from what the engine had: the containers an apply keeps are already known.
+    pub fn new(services: impl Iterator<Item = (String, bool)>, observed: &Observed) -> Tracker {
+        let (changed, _) = watch::channel(0u64);
+        let mut map: HashMap<String, ServiceTrack> = services
+            .map(|(name, has_healthcheck)| {
+                let track = ServiceTrack {
+                    has_healthcheck,
+                    ..ServiceTrack::default()
+                };
+                (name, track)
+            })
+            .collect();
+        for c in &observed.containers {
+            let container = ContainerTrack {
+                id: c.id.clone(),
+                running: c.state == ContainerState::Running,
+                health: c.health,
+                exited: None,
+            };
+            map.entry(c.service.clone())
+                .or_default()
+                .containers
+                .insert(c.number, container);
+        }
+        Tracker {
+            services: Mutex::new(map),
+            changed,
+        }
+    }
+
+    fn update(&self, service: &str, f: impl FnOnce(&mut ServiceTrack)) {
+        if let Ok(mut map) = self.services.lock() {
+            f(map.entry(service.to_string()).or_default());
+        }
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Where a service stands now.
+    pub fn state(&self, service: &str) -> ServiceState {
+        self.services
+            .lock()
+            .ok()
+            .and_then(|m| m.get(service).map(ServiceTrack::state))
+            .unwrap_or(ServiceState::Pending)
+    }
+
+    pub fn has_healthcheck(&self, service: &str) -> bool {
+        self.services
+            .lock()
+            .ok()
+            .and_then(|m| m.get(service).map(|s| s.has_healthcheck))
+            .unwrap_or(false)
+    }
+
+    pub fn fail(&self, service: &str, reason: String) {
+        self.update(service, |s| s.failed = Some(reason));
+    }
+
+    pub fn started(&self, service: &str) {
+        self.update(service, |s| s.started = true);
+    }
+
+    /// A container this apply is about to start: its events count from now on.
+    pub fn track(&self, service: &str, number: u32, id: &str) {
+        self.update(service, |s| {
+            let container = ContainerTrack {
+                id: id.to_string(),
+                ..ContainerTrack::default()
+            };
+            s.containers.insert(number, container);
+        });
+    }
+
+    /// The replica number of a known container (1 when unknown).
+    pub fn number_of(&self, service: &str, id: &str) -> u32 {
+        self.services
+            .lock()
+            .ok()
+            .and_then(|m| {
+                m.get(service)
+                    .and_then(|s| s.containers.iter().find(|(_, c)| c.id == id).map(|(n, _)| *n))
+            })
+            .unwrap_or(1)
+    }
+
+    /// An engine event about one of the project's containers.
+    pub fn on_event(&self, event: &ContainerEvent) {
+        self.update(&event.service, |s| {
+            let Some(c) = s.containers.get_mut(&event.number).filter(|c| c.id == event.id) else {
+                return;
+            };
+            match event.kind {
+                EventKind::Start => {
+                    c.running = true;
+                    c.exited = None;
+                }
+                EventKind::Die { exit_code } => {
+                    c.running = false;
+                    c.exited = Some(exit_code);
+                }
+                EventKind::Healthy => c.health = Some(Health::Healthy),
+                EventKind::Unhealthy => c.health = Some(Health::Unhealthy),
+                _ => {}
+            }
+        });
+    }
+
+    /// A receiver woken at every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}

@@ -1,0 +1,59 @@
+//! The daemon's log forwarders: at most one per running container, each resuming from its
+//! cursor file in `<runtime dir>/logs/<container id>`. A container's cursor is deleted with the
+//! container. Without a journal socket (outside systemd) nothing is forwarded.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::forward::{self, Source};
+use super::native::Journal;
+use crate::engine::Engine;
+
+pub struct Forwarders {
+    journal: Option<Arc<Journal>>,
+    cursor_dir: PathBuf,
+    running: HashMap<String, JoinHandle<()>>,
+}
+
+impl Forwarders {
+    /// Connects to the journal socket, if there is one; cursors live in `runtime_dir/logs`.
+    pub fn connect(runtime_dir: &std::path::Path) -> Forwarders {
+        let journal = Journal::connect(&super::native::socket_path()).map(Arc::new);
+        match &journal {
+            Some(j) => tracing::info!("forwarding container output to the journal at {}", j.path().display()),
+            None => tracing::info!("no journal socket: container output stays in the engine (docker logs)"),
+        }
+        Forwarders {
+            journal,
+            cursor_dir: runtime_dir.join("logs"),
+            running: HashMap::new(),
+        }
+    }
+
+    /// Starts forwarding a container's output, unless it already is.
+    pub fn start<E: Engine>(&mut self, engine: &E, source: Source) {
+        let Some(journal) = self.journal.clone() else { return };
+        if self.running.get(&source.id).is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        tracing::debug!(container = %source.name, "forwarding its output to the journal");
+        let _ = std::fs::create_dir_all(&self.cursor_dir);
+        let id = source.id.clone();
+        let (engine, cursor_dir) = (engine.clone(), self.cursor_dir.clone());
+        let handle = tokio::spawn(async move {
+            forward::forward(engine, &journal, source, cursor_dir).await;
+        });
+        self.running.insert(id, handle);
+    }
+
+    /// The container was removed: its forwarder and cursor go too.
+    pub fn container_gone(&mut self, id: &str) {
+        if let Some(h) = self.running.remove(id) {
+            h.abort();
+        }
+        let _ = std::fs::remove_file(self.cursor_dir.join(id));
+    }
+}
