@@ -31,6 +31,7 @@ pub struct FakeContainer {
     pub service: String,
     pub number: u32,
     pub hash: Option<String>,
+    pub image_id: String,
     pub running: bool,
     pub health: Option<Health>,
     pub created: i64,
@@ -245,7 +246,7 @@ impl Engine for FakeEngine {
                 service: c.service.clone(),
                 number: c.number,
                 hash: c.hash.clone(),
-                image_id: String::new(),
+                image_id: c.image_id.clone(),
                 state: if c.running {
                     ContainerState::Running
                 } else {
@@ -308,7 +309,13 @@ impl Engine for FakeEngine {
         }
         st.next_id += 1;
         st.clock += 1;
-        let id = format!("{:064x}", st.next_id);
+        let id = format!("{:012x}{:052x}", st.next_id, 0);
+        let image = spec.body.image.clone().unwrap_or_default();
+        let image_id = st
+            .images
+            .get(&identity::normalise_image(&image))
+            .cloned()
+            .unwrap_or_default();
         let container = FakeContainer {
             id: id.clone(),
             name: spec.name.clone(),
@@ -316,6 +323,7 @@ impl Engine for FakeEngine {
             service: labels.get(identity::SERVICE).cloned().unwrap_or_default(),
             number: spec.number,
             hash: labels.get(identity::CONFIG_HASH).cloned(),
+            image_id,
             running: false,
             health: None,
             created: st.clock,
