@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::load::mounts::clean;
+use crate::load::paths::clean;
 use crate::load::{self, DEFAULT_FILES};
 
 /// Why `--project PATH` names no project.

@@ -1,10 +1,128 @@
-//! Port syntax: `"8080:80"`, `"127.0.0.1:8443:443/tcp"`, `"[::1]:53:53/udp"`, `"9000-9001:9000-9001"`,
-//! `53`, and the long form. Ranges expand into one [`Port`] per container port, as compose does.
+//! A service's `ports` and `expose`. The short syntax: `"8080:80"`, `"127.0.0.1:8443:443/tcp"`,
+//! `"[::1]:53:53/udp"`, `"9000-9001:9000-9001"`, `53`; and the long form (`target`, `published`,
+//! `host_ip`, `protocol`, `mode`, …). Short-form ranges expand into one [`Port`] per container
+//! port, as compose does.
 
+use super::ServiceConversion;
+use crate::load::decode::Spanned;
+use crate::load::raw::{RawPort, RawPortLong};
 use crate::model::{Port, Protocol};
 
+impl ServiceConversion<'_, '_> {
+    pub(super) fn ports(&mut self, raw: Vec<RawPort>) -> Vec<Port> {
+        let mut out = Vec::new();
+        for p in raw {
+            match p {
+                RawPort::Short(s) => match parse_short(&s.value) {
+                    Ok(v) => out.extend(v),
+                    Err(e) => self.error(
+                        &s.loc,
+                        format!("invalid port {:?}: {e}", s.value),
+                        "write `HOST:CONTAINER`, e.g. `\"8080:80\"` or `\"127.0.0.1:5432:5432/tcp\"`",
+                    ),
+                },
+                RawPort::Long(l) => out.extend(self.long_port(l)),
+            }
+        }
+        out
+    }
+
+    fn long_port(&mut self, l: RawPortLong) -> Option<Port> {
+        let RawPortLong {
+            loc,
+            name,
+            target,
+            published,
+            host_ip,
+            protocol,
+            mode,
+            app_protocol,
+            extensions: _,
+        } = l;
+        let Some(target) = target else {
+            let loc = loc.unwrap_or_else(|| self.loc.clone());
+            self.error(
+                &loc,
+                "port has no `target`",
+                "add `target: PORT`, the port inside the container",
+            );
+            return None;
+        };
+        let t = match parse_range(&target.value, "container port") {
+            Ok((a, b)) if a == b => a,
+            Ok(_) => {
+                self.error(
+                    &target.loc,
+                    "a long-form port `target` is one port, not a range",
+                    "list each port separately",
+                );
+                return None;
+            }
+            Err(e) => {
+                self.error(
+                    &target.loc,
+                    format!("invalid port: {e}"),
+                    "write a port number from 1 to 65535",
+                );
+                return None;
+            }
+        };
+        if let Some(p) = &published
+            && let Err(e) = parse_range(&p.value, "published port")
+        {
+            self.error(
+                &p.loc,
+                format!("invalid port: {e}"),
+                "write a port number or range from 1 to 65535",
+            );
+        }
+        let protocol = match protocol {
+            None => Protocol::Tcp,
+            Some(p) => parse_protocol(&p.value).unwrap_or_else(|e| {
+                self.error(&p.loc, e, "use tcp, udp or sctp");
+                Protocol::Tcp
+            }),
+        };
+        let mode = match mode {
+            None => "ingress".to_string(),
+            Some(m) if m.value == "host" || m.value == "ingress" => m.value,
+            Some(m) => {
+                self.error(
+                    &m.loc,
+                    format!("unknown port mode {:?}", m.value),
+                    "use `host` or `ingress`",
+                );
+                "ingress".to_string()
+            }
+        };
+        Some(Port {
+            name,
+            mode,
+            host_ip,
+            target: t,
+            published: published.map(|p| p.value),
+            protocol,
+            app_protocol,
+        })
+    }
+
+    pub(super) fn expose(&mut self, raw: Vec<Spanned<String>>) -> Vec<String> {
+        for e in &raw {
+            let (port, proto) = e.value.split_once('/').unwrap_or((&e.value, "tcp"));
+            if let Err(msg) = parse_range(port, "exposed port").and_then(|_| parse_protocol(proto)) {
+                self.error(
+                    &e.loc,
+                    format!("invalid `expose` entry {:?}: {msg}", e.value),
+                    "write a port, e.g. `\"3000\"` or `\"3000/udp\"`",
+                );
+            }
+        }
+        raw.into_iter().map(|e| e.value).collect()
+    }
+}
+
 /// Parses the short syntax. The error says what is wrong with the text.
-pub fn parse_short(text: &str) -> Result<Vec<Port>, String> {
+fn parse_short(text: &str) -> Result<Vec<Port>, String> {
     let (spec, protocol) = match text.rsplit_once('/') {
         Some((spec, proto)) => (spec, parse_protocol(proto)?),
         None => (text, Protocol::Tcp),
@@ -76,7 +194,7 @@ fn split_host_ip(spec: &str) -> Result<(Option<&str>, &str), String> {
     }
 }
 
-pub fn parse_protocol(text: &str) -> Result<Protocol, String> {
+fn parse_protocol(text: &str) -> Result<Protocol, String> {
     match text {
         "tcp" => Ok(Protocol::Tcp),
         "udp" => Ok(Protocol::Udp),
@@ -86,7 +204,7 @@ pub fn parse_protocol(text: &str) -> Result<Protocol, String> {
 }
 
 /// `80` or `8000-8010`, each from 1 to 65535.
-pub fn parse_range(text: &str, what: &str) -> Result<(u16, u16), String> {
+fn parse_range(text: &str, what: &str) -> Result<(u16, u16), String> {
     let number = |s: &str| -> Result<u16, String> {
         match s.trim().parse::<u32>() {
             Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),

@@ -1,0 +1,81 @@
+//! What a service's container runs: `command` and `entrypoint` (a string is split into words
+//! like a shell would, see `shell_words`), `environment`, and the variables of its `env_file`s,
+//! which are read here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::ServiceConversion;
+use super::shell_words::shell_words;
+use crate::load::decode::{Keyed, ListOrMap, Spanned, StrOrList};
+use crate::load::raw::{RawEnvFile, RawEnvFiles};
+use crate::load::{dotenv, paths};
+
+impl ServiceConversion<'_, '_> {
+    pub(super) fn command(&mut self, c: Spanned<StrOrList>, key: &str) -> Vec<String> {
+        match c.value {
+            StrOrList::List(v) => v,
+            StrOrList::One(s) => match shell_words(&s) {
+                Ok(words) => words,
+                Err(e) => {
+                    self.error(
+                        &c.loc,
+                        format!("`{key}` cannot be split into words: {e}"),
+                        "close the quote, or write the command as a list",
+                    );
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    pub(super) fn environment(&mut self, environment: Option<ListOrMap>) -> BTreeMap<String, Option<String>> {
+        let mut out = BTreeMap::new();
+        for Keyed { key, value, .. } in environment.map(|e| e.0).unwrap_or_default() {
+            let value = value.or_else(|| (self.cx.vars)(&key));
+            out.insert(key, value);
+        }
+        out
+    }
+
+    pub(super) fn env_files(
+        &mut self,
+        files: Option<RawEnvFiles>,
+        env: &mut BTreeMap<String, Option<String>>,
+    ) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        let mut from_files: BTreeMap<String, String> = BTreeMap::new();
+        for f in files.map(|f| f.0).unwrap_or_default() {
+            let (path, required) = match f {
+                RawEnvFile::Short(p) => (p, true),
+                RawEnvFile::Long(l) => match l.path {
+                    Some(p) => (p, l.required.unwrap_or(true)),
+                    None => {
+                        let loc = l.loc.clone().unwrap_or_else(|| self.loc.clone());
+                        self.error(&loc, "`env_file` entry has no `path`", "write `path: ./file.env`");
+                        continue;
+                    }
+                },
+            };
+            let abs = paths::absolute(&path.value, self.cx.project_dir, self.cx.home);
+            paths.push(abs.clone());
+            match std::fs::read_to_string(&abs) {
+                Ok(text) => match dotenv::parse(&text, &Arc::from(abs.as_path()), self.cx.vars) {
+                    Ok(vars) => from_files.extend(vars),
+                    Err(d) => self.diags.push(d),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {}
+                Err(e) => self.error(
+                    &path.loc,
+                    format!("cannot read env file {}: {e}", abs.display()),
+                    "create the file, fix the path, or mark it `required: false`",
+                ),
+            }
+        }
+        for (k, v) in from_files {
+            env.entry(k).or_insert(Some(v));
+        }
+        paths
+    }
+}

@@ -1,0 +1,236 @@
+//! What a service may take from the host: `deploy` (mode, replicas, resources, restart policy;
+//! Swarm-only keys are warned about), the conflicts between `deploy` and the service-level
+//! `mem_limit`, `mem_reservation`, `cpus` and `scale`, then `ulimits` and `devices`.
+
+use std::collections::BTreeMap;
+
+use super::{ServiceConversion, strings};
+use crate::load::decode::{Keyed, Map, Spanned};
+use crate::load::raw::{RawDeploy, RawDevice, RawResourceSet, RawUlimit};
+use crate::model::{Deploy, Device, ResourceSet, Resources, RestartCondition, RestartPolicy, Ulimit};
+
+impl ServiceConversion<'_, '_> {
+    pub(super) fn deploy(&mut self, d: RawDeploy) -> Deploy {
+        let RawDeploy {
+            loc: _,
+            mode,
+            replicas,
+            resources,
+            restart_policy,
+            labels,
+            update_config,
+            rollback_config,
+            placement,
+            endpoint_mode,
+            extensions: _,
+        } = d;
+        for (key, node) in [
+            ("update_config", update_config),
+            ("rollback_config", rollback_config),
+            ("placement", placement),
+            ("endpoint_mode", endpoint_mode),
+        ] {
+            if let Some(n) = node {
+                self.diags.warning(
+                    Some(&n.loc),
+                    format!("`deploy.{key}` applies to Docker Swarm only and is ignored"),
+                );
+            }
+        }
+        let mode = mode.and_then(|m| match m.value.as_str() {
+            "replicated" => Some(m.value),
+            _ => {
+                self.error(
+                    &m.loc,
+                    format!("deploy mode {:?} is not supported", m.value),
+                    "remove it: composed runs on one host, where `replicated` is the only mode",
+                );
+                None
+            }
+        });
+        let resources = resources.map(|r| Resources {
+            limits: r.limits.map(|s| self.resource_set(s, "limits")),
+            reservations: r.reservations.map(|s| self.resource_set(s, "reservations")),
+        });
+        let restart_policy = restart_policy.map(|p| {
+            let condition = match p.condition {
+                None => RestartCondition::Any,
+                Some(c) => match c.value.as_str() {
+                    "none" => RestartCondition::None,
+                    "on-failure" => RestartCondition::OnFailure,
+                    "any" => RestartCondition::Any,
+                    other => {
+                        self.error(
+                            &c.loc,
+                            format!("unknown restart_policy condition {other:?}"),
+                            "use `none`, `on-failure` or `any`",
+                        );
+                        RestartCondition::Any
+                    }
+                },
+            };
+            RestartPolicy {
+                condition,
+                delay: self.duration(p.delay, "restart_policy.delay"),
+                max_attempts: p.max_attempts,
+                window: self.duration(p.window, "restart_policy.window"),
+            }
+        });
+        Deploy {
+            mode,
+            replicas: replicas.map(|r| r.value),
+            resources,
+            restart_policy,
+            labels: labels.map(strings).unwrap_or_default(),
+        }
+    }
+
+    fn resource_set(&mut self, s: RawResourceSet, which: &str) -> ResourceSet {
+        if let Some(d) = &s.devices {
+            self.error(
+                &d.loc,
+                format!("`deploy.resources.{which}.devices` is not supported by composed"),
+                "remove it; GPU and device reservations are not mapped yet",
+            );
+        }
+        if let Some(c) = &s.cpus
+            && c.value <= 0.0
+        {
+            self.error(&c.loc, "`cpus` must be more than 0", "write e.g. `0.5` for half a CPU");
+        }
+        ResourceSet {
+            cpus: s.cpus.map(|c| c.value),
+            memory: self.size(s.memory, "memory"),
+            pids: s.pids,
+        }
+    }
+
+    pub(super) fn check_conflicts(
+        &mut self,
+        deploy: &Option<Deploy>,
+        mem_limit: Option<u64>,
+        mem_res: Option<u64>,
+        cpus: Option<&Spanned<f64>>,
+        scale: Option<&Spanned<u64>>,
+    ) {
+        let loc = self.loc.clone();
+        let limits = deploy
+            .as_ref()
+            .and_then(|d| d.resources.as_ref())
+            .and_then(|r| r.limits.as_ref());
+        let reservations = deploy
+            .as_ref()
+            .and_then(|d| d.resources.as_ref())
+            .and_then(|r| r.reservations.as_ref());
+        if let (Some(a), Some(b)) = (mem_limit, limits.and_then(|l| l.memory))
+            && a != b
+        {
+            self.error(&loc, format!("service `{}` sets `mem_limit` ({a} bytes) and `deploy.resources.limits.memory` ({b} bytes) to different values", self.name), "keep one of the two");
+        }
+        if let (Some(a), Some(b)) = (mem_res, reservations.and_then(|l| l.memory))
+            && a != b
+        {
+            self.error(&loc, format!("service `{}` sets `mem_reservation` and `deploy.resources.reservations.memory` to different values", self.name), "keep one of the two");
+        }
+        if let (Some(a), Some(b)) = (cpus, limits.and_then(|l| l.cpus))
+            && a.value != b
+        {
+            self.error(
+                &a.loc,
+                format!(
+                    "service `{}` sets `cpus` and `deploy.resources.limits.cpus` to different values",
+                    self.name
+                ),
+                "keep one of the two",
+            );
+        }
+        if let Some(c) = cpus
+            && c.value <= 0.0
+        {
+            self.error(&c.loc, "`cpus` must be more than 0", "write e.g. `0.5` for half a CPU");
+        }
+        if let (Some(s), Some(r)) = (scale, deploy.as_ref().and_then(|d| d.replicas))
+            && s.value != r
+        {
+            self.error(
+                &s.loc,
+                format!(
+                    "service `{}` sets `scale` ({}) and `deploy.replicas` ({r}) to different values",
+                    self.name, s.value
+                ),
+                "keep one of the two",
+            );
+        }
+    }
+
+    pub(super) fn ulimits(&mut self, raw: Map<RawUlimit>) -> BTreeMap<String, Ulimit> {
+        let mut out = BTreeMap::new();
+        for Keyed { key, key_loc, value } in raw.0 {
+            let limit = match value {
+                RawUlimit::Single(n) => Ulimit::Single(n.value),
+                RawUlimit::Pair(p) => match (p.soft, p.hard) {
+                    (Some(soft), Some(hard)) if soft <= hard => Ulimit::Pair { soft, hard },
+                    (Some(_), Some(_)) => {
+                        self.error(
+                            &key_loc,
+                            format!("ulimit `{key}` has a soft limit above its hard limit"),
+                            "make `soft` at most `hard`",
+                        );
+                        continue;
+                    }
+                    _ => {
+                        self.error(
+                            &key_loc,
+                            format!("ulimit `{key}` needs both `soft` and `hard`"),
+                            "write `{soft: N, hard: M}` or a single number",
+                        );
+                        continue;
+                    }
+                },
+            };
+            out.insert(key, limit);
+        }
+        out
+    }
+
+    pub(super) fn devices(&mut self, raw: Vec<RawDevice>) -> Vec<Device> {
+        let mut out = Vec::new();
+        for d in raw {
+            let (text, loc) = match d {
+                RawDevice::Short(s) => (s.value, s.loc),
+                RawDevice::Long(l) => match l.source {
+                    Some(src) => {
+                        let target = l.target.unwrap_or_else(|| src.value.clone());
+                        let perms = l.permissions.unwrap_or_else(|| "rwm".to_string());
+                        (format!("{}:{target}:{perms}", src.value), src.loc)
+                    }
+                    None => {
+                        let loc = l.loc.unwrap_or_else(|| self.loc.clone());
+                        self.error(&loc, "device has no `source`", "add `source: /dev/...`");
+                        continue;
+                    }
+                },
+            };
+            let parts: Vec<&str> = text.split(':').collect();
+            let device = match parts.as_slice() {
+                [s] => Some((*s, *s, "rwm")),
+                [s, t] => Some((*s, *t, "rwm")),
+                [s, t, p] if !p.is_empty() && p.chars().all(|c| "rwm".contains(c)) => Some((*s, *t, *p)),
+                _ => None,
+            };
+            match device {
+                Some((s, t, p)) if s.starts_with('/') && t.starts_with('/') => out.push(Device {
+                    source: s.to_string(),
+                    target: t.to_string(),
+                    permissions: p.to_string(),
+                }),
+                _ => self.error(
+                    &loc,
+                    format!("invalid device {text:?}"),
+                    "write `/dev/host:/dev/container[:rwm]`",
+                ),
+            }
+        }
+        out
+    }
+}
