@@ -289,6 +289,48 @@ pub fn container_spec(project: &Project, service: &Service, number: u32) -> Resu
     })
 }
 
+/// Carries the old container's anonymous volumes into its replacement's create body, as
+/// compose does on a recreate: where the new container would get a fresh anonymous volume (an
+/// image `VOLUME` the service mounts nothing at, or a service volume with no source), it mounts
+/// the old container's volume by name instead, so the data stays. Volumes the project names
+/// (`named`), and paths the service maps to something else, are left as the file says. The
+/// config hash is not touched: it describes the file, not the volumes' generated names.
+pub fn inherit_anonymous_volumes(
+    body: &mut ContainerCreateBody,
+    old: &[crate::engine::VolumeMount],
+    image_volumes: &[String],
+    named: &std::collections::BTreeSet<String>,
+) {
+    let host = body.host_config.get_or_insert_with(Default::default);
+    let tmpfs: Vec<String> = host
+        .tmpfs
+        .as_ref()
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    let mounts = host.mounts.get_or_insert_with(Vec::new);
+    for volume in old.iter().filter(|v| !named.contains(&v.name)) {
+        let target = volume.target.trim_end_matches('/');
+        let same_target = |t: &Option<String>| t.as_deref().map(|t| t.trim_end_matches('/')) == Some(target);
+        match mounts.iter_mut().find(|m| same_target(&m.target)) {
+            Some(m) if m.typ == Some(EngineMountType::VOLUME) && m.source.is_none() => {
+                m.source = Some(volume.name.clone());
+            }
+            Some(_) => {}
+            None if tmpfs.iter().any(|t| t.trim_end_matches('/') == target) => {}
+            None if image_volumes.iter().any(|p| p.trim_end_matches('/') == target) => {
+                mounts.push(EngineMount {
+                    typ: Some(EngineMountType::VOLUME),
+                    source: Some(volume.name.clone()),
+                    target: Some(volume.target.clone()),
+                    read_only: Some(volume.read_only),
+                    ..Default::default()
+                });
+            }
+            None => {}
+        }
+    }
+}
+
 fn non_empty(v: &[String]) -> Option<Vec<String>> {
     (!v.is_empty()).then(|| v.to_vec())
 }
@@ -488,6 +530,50 @@ mod tests {
         );
         assert_eq!(b.labels.as_ref().unwrap()[identity::CONFIG_HASH], s.hash);
         assert!(!b.labels.as_ref().unwrap().contains_key(identity::COMPOSE_CONFIG_HASH));
+    }
+
+    #[test]
+    fn a_replacement_keeps_the_old_anonymous_volumes() {
+        use crate::engine::VolumeMount;
+        let p = project(
+            "services:\n  db:\n    image: postgres\n    volumes: ['/anon', 'data:/named', './h:/bound']\n    tmpfs: [/scratch]\nvolumes:\n  data: {}\n",
+        );
+        let mut body = container_spec(&p, &p.services["db"], 1).unwrap().body;
+        let old = |name: &str, target: &str| VolumeMount {
+            name: name.into(),
+            target: target.into(),
+            read_only: false,
+        };
+        let old_mounts = [
+            old("a1", "/anon"),
+            old("p_data", "/named"),
+            old("i1", "/var/lib/postgresql/data/"),
+            old("s1", "/scratch"),
+            old("gone", "/no-longer-a-volume"),
+        ];
+        let image = ["/var/lib/postgresql/data".to_string(), "/scratch".to_string()];
+        let named = std::collections::BTreeSet::from(["p_data".to_string()]);
+        inherit_anonymous_volumes(&mut body, &old_mounts, &image, &named);
+        let mounts = body.host_config.as_ref().unwrap().mounts.clone().unwrap();
+        let source_at = |t: &str| {
+            mounts
+                .iter()
+                .find(|m| m.target.as_deref() == Some(t))
+                .and_then(|m| m.source.clone())
+        };
+        assert_eq!(
+            source_at("/anon").as_deref(),
+            Some("a1"),
+            "a `- /anon` volume keeps its volume"
+        );
+        assert_eq!(source_at("/named").as_deref(), Some("p_data"));
+        assert_eq!(
+            source_at("/var/lib/postgresql/data/").as_deref(),
+            Some("i1"),
+            "an image VOLUME keeps its volume"
+        );
+        assert!(source_at("/scratch").is_none(), "tmpfs stays tmpfs");
+        assert!(source_at("/no-longer-a-volume").is_none());
     }
 
     #[test]

@@ -183,3 +183,85 @@ fn containers_agree_with_docker_compose() {
         differences.join("\n")
     );
 }
+
+/// A local image with a `VOLUME`, as the official database images have.
+fn volume_image() -> &'static str {
+    let image = "composed-test/volume:1";
+    let dir = support::project_dir(&[(
+        "Dockerfile",
+        "FROM composed-test/busybox:1\nVOLUME /data\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 2147483647 & wait\"]\n",
+    )]);
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", image])
+        .arg(&dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    image
+}
+
+#[test]
+fn data_in_an_image_volume_survives_an_edit_under_both_tools() {
+    let compose = support::docker_compose();
+    if !support::require("compose", compose.is_some()) || !support::require("docker", support::engine_available()) {
+        return;
+    }
+    let compose = compose.unwrap();
+    let image = volume_image();
+    let file = |edit: &str| format!("services:\n  db:\n    image: {image}\n    environment: {{EDIT: '{edit}'}}\n");
+    let theirs = support::Fixture::new("ctest-anon-compose", &file("1"));
+    let ours = support::Fixture::new("ctest-anon-composed", &file("1"));
+    let compose_up = |f: &support::Fixture| {
+        let out = Command::new(&compose[0])
+            .args(&compose[1..])
+            .args(["-p", &f.name, "up", "-d"])
+            .current_dir(&f.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    compose_up(&theirs);
+    ours.up();
+    for f in [&theirs, &ours] {
+        let c = format!("{}-db-1", f.name);
+        support::docker(&["exec", &c, "sh", "-c", "echo acknowledged > /data/record"]);
+    }
+    let before: Vec<String> = [&theirs, &ours]
+        .iter()
+        .map(|f| support::inspect(&format!("{}-db-1", f.name), "{{.Id}}"))
+        .collect();
+    theirs.write(&file("2"));
+    ours.write(&file("2"));
+    compose_up(&theirs);
+    ours.up();
+    for (f, old) in [&theirs, &ours].iter().zip(before) {
+        let c = format!("{}-db-1", f.name);
+        assert_ne!(
+            support::inspect(&c, "{{.Id}}"),
+            old,
+            "{}: the edit recreated the container",
+            f.name
+        );
+        assert_eq!(support::inspect(&c, "{{index .Config.Env 0}}").contains("EDIT=2"), true);
+        let record = support::docker(&["exec", &c, "cat", "/data/record"]);
+        assert_eq!(
+            record, "acknowledged",
+            "{}: the record in the image VOLUME is gone",
+            f.name
+        );
+    }
+    // Both leave the volume to the operator: remove them here.
+    for f in [&theirs, &ours] {
+        let volumes = support::docker(&[
+            "inspect",
+            &format!("{}-db-1", f.name),
+            "--format",
+            "{{range .Mounts}}{{.Name}} {{end}}",
+        ]);
+        f.cleanup();
+        for v in volumes.split_whitespace() {
+            let _ = Command::new("docker").args(["volume", "rm", v]).output();
+        }
+    }
+}

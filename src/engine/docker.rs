@@ -6,7 +6,7 @@ use futures_util::stream::BoxStream;
 
 use super::events::ContainerEvent;
 use super::logs::LogFrame;
-use super::{Engine, EngineError, EventScope, MIN_API_VERSION, REQUEST_TIMEOUT, Version, parse_api};
+use super::{Engine, EngineError, EventScope, MIN_API_VERSION, REQUEST_TIMEOUT, Version, VolumeMount, parse_api};
 use crate::model::{Network, Project, Service, Volume};
 use crate::observed::Observed;
 use crate::spec::ContainerSpec;
@@ -113,6 +113,14 @@ impl Engine for DockerEngine {
 
     async fn is_running(&self, id: &str) -> Result<bool, EngineError> {
         self.running(id).await
+    }
+
+    async fn volume_mounts(&self, id: &str) -> Result<Vec<VolumeMount>, EngineError> {
+        self.mounts_of(id).await
+    }
+
+    async fn image_volumes(&self, image: &str) -> Result<Vec<String>, EngineError> {
+        self.volumes_of_image(image).await
     }
 
     async fn remove_network(&self, name: &str) -> Result<(), EngineError> {

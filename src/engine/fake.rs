@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 use super::events::{ContainerEvent, EventKind};
 use super::logs::LogFrame;
-use super::{Engine, EngineError, EventScope, Version};
+use super::{Engine, EngineError, EventScope, Version, VolumeMount};
 use crate::identity;
 use crate::model::{Network, Project, Service, Volume};
 use crate::observed::{ContainerState, Health, Observed, ObservedContainer, ObservedObject};
@@ -32,6 +32,8 @@ pub struct FakeContainer {
     pub number: u32,
     pub hash: Option<String>,
     pub image_id: String,
+    /// Volumes mounted, as the engine resolves them: anonymous ones get a generated name.
+    pub mounts: Vec<VolumeMount>,
     pub running: bool,
     pub health: Option<Health>,
     pub created: i64,
@@ -47,6 +49,8 @@ struct State {
     /// `"create web-1"` -> the error that call gets (once each).
     failures: HashMap<String, Vec<String>>,
     healthy_after: HashMap<String, Duration>,
+    /// Image -> the paths it declares as `VOLUME`s.
+    image_volumes: HashMap<String, Vec<String>>,
     exits_after: HashMap<String, (Duration, i64)>,
     next_id: u64,
     clock: i64,
@@ -98,6 +102,16 @@ impl FakeEngine {
     /// Containers of `service` exit with `code` `after` their start.
     pub fn exits_after(&self, service: &str, after: Duration, code: i64) {
         self.state().exits_after.insert(service.to_string(), (after, code));
+    }
+
+    /// Gives an image `VOLUME`s (the engine mounts an anonymous volume at each one the
+    /// container does not mount itself).
+    pub fn image_with_volumes(&self, image: &str, paths: &[&str]) {
+        self.add_image(image);
+        let paths = paths.iter().map(|p| p.to_string()).collect();
+        self.state()
+            .image_volumes
+            .insert(identity::normalise_image(image), paths);
     }
 
     /// Makes an image present.
@@ -209,6 +223,50 @@ impl FakeEngine {
     }
 }
 
+/// The volumes a new container gets, as the engine resolves them: each volume mount of the
+/// spec (a fresh anonymous volume where it names none), then an anonymous volume for every
+/// image `VOLUME` nothing else is mounted at.
+fn resolve_mounts(st: &mut State, spec: &ContainerSpec, image: &str) -> Vec<VolumeMount> {
+    let host = spec.body.host_config.clone().unwrap_or_default();
+    let spec_mounts = host.mounts.unwrap_or_default();
+    let mut out = Vec::new();
+    for m in &spec_mounts {
+        if m.typ != Some(bollard::models::MountType::VOLUME) {
+            continue;
+        }
+        let name = match &m.source {
+            Some(name) => name.clone(),
+            None => anonymous_volume(st),
+        };
+        out.push(VolumeMount {
+            name,
+            target: m.target.clone().unwrap_or_default(),
+            read_only: m.read_only.unwrap_or(false),
+        });
+    }
+    let declared = st
+        .image_volumes
+        .get(&identity::normalise_image(image))
+        .cloned()
+        .unwrap_or_default();
+    for path in declared {
+        if !spec_mounts.iter().any(|m| m.target.as_deref() == Some(path.as_str())) {
+            let name = anonymous_volume(st);
+            out.push(VolumeMount {
+                name,
+                target: path,
+                read_only: false,
+            });
+        }
+    }
+    out
+}
+
+fn anonymous_volume(st: &mut State) -> String {
+    st.next_id += 1;
+    format!("anon{:060x}", st.next_id)
+}
+
 fn event_of(c: &FakeContainer, kind: EventKind) -> ContainerEvent {
     ContainerEvent {
         id: c.id.clone(),
@@ -316,6 +374,7 @@ impl Engine for FakeEngine {
             .get(&identity::normalise_image(&image))
             .cloned()
             .unwrap_or_default();
+        let mounts = resolve_mounts(&mut st, spec, &image);
         let container = FakeContainer {
             id: id.clone(),
             name: spec.name.clone(),
@@ -324,6 +383,7 @@ impl Engine for FakeEngine {
             number: spec.number,
             hash: labels.get(identity::CONFIG_HASH).cloned(),
             image_id,
+            mounts,
             running: false,
             health: None,
             created: st.clock,
@@ -389,6 +449,19 @@ impl Engine for FakeEngine {
 
     async fn is_running(&self, id: &str) -> Result<bool, EngineError> {
         Ok(self.by_id(id).is_some_and(|c| c.running))
+    }
+
+    async fn volume_mounts(&self, id: &str) -> Result<Vec<VolumeMount>, EngineError> {
+        Ok(self.by_id(id).map(|c| c.mounts).unwrap_or_default())
+    }
+
+    async fn image_volumes(&self, image: &str) -> Result<Vec<String>, EngineError> {
+        let st = self.state();
+        Ok(st
+            .image_volumes
+            .get(&identity::normalise_image(image))
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn remove_network(&self, name: &str) -> Result<(), EngineError> {

@@ -2,7 +2,7 @@
 //! engine (`timestamps=true`), followed as the container writes them.
 
 use bollard::container::LogOutput;
-use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
+use bollard::query_parameters::LogsOptionsBuilder;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -51,13 +51,5 @@ impl DockerEngine {
                 async move { frame }
             })
             .boxed()
-    }
-
-    pub(super) async fn running(&self, id: &str) -> Result<bool, EngineError> {
-        match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
-            Ok(c) => Ok(c.state.and_then(|s| s.running).unwrap_or(false)),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
-            Err(e) => Err(self.error(format!("inspecting container {id}"), e)),
-        }
     }
 }

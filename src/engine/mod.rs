@@ -16,6 +16,7 @@ pub mod events;
 #[cfg(test)]
 pub mod fake;
 pub mod identity;
+mod inspect;
 pub mod logs;
 pub mod observe;
 
@@ -58,6 +59,14 @@ impl EngineError {
     pub fn is_fatal(&self) -> bool {
         matches!(self, EngineError::TooOld { .. } | EngineError::PermissionDenied { .. })
     }
+}
+
+/// A volume mounted in a container: its name (generated for an anonymous one) and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    pub name: String,
+    pub target: String,
+    pub read_only: bool,
 }
 
 /// Which containers an event stream follows.
@@ -110,6 +119,10 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn rename_container(&self, id: &str, new_name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Whether a container is running (`false` when it is gone).
     fn is_running(&self, id: &str) -> impl Future<Output = Result<bool, EngineError>> + Send;
+    /// The volumes a container has mounted, by mount target.
+    fn volume_mounts(&self, id: &str) -> impl Future<Output = Result<Vec<VolumeMount>, EngineError>> + Send;
+    /// The paths an image declares as `VOLUME`s.
+    fn image_volumes(&self, image: &str) -> impl Future<Output = Result<Vec<String>, EngineError>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Removes a volume. Only `composed down --volumes` calls this, for the project's own volumes.
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;

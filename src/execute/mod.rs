@@ -303,8 +303,9 @@ impl<E: Engine> Run<'_, E> {
         }
     }
 
-    /// Parks the old container under `<id>_<name>`, creates the new one, and only then stops and
-    /// removes the old one. A failed create puts the old one back under its own name.
+    /// Parks the old container under `<id>_<name>`, creates the new one with the old one's
+    /// anonymous volumes, and only then stops and removes the old one (its volumes kept). A
+    /// failed create puts the old one back under its own name.
     async fn recreate(
         &self,
         service: &str,
@@ -315,10 +316,22 @@ impl<E: Engine> Run<'_, E> {
     ) -> Result<(), EngineError> {
         let e = self.engine;
         let parked = parked_name(old_id, &spec.name);
-        // An interrupted run may have parked it already.
+        // An interrupted run may have parked it already (even after this run listed it: its last
+        // requests can still be finishing in the engine).
         if old_name != parked {
-            e.rename_container(old_id, &parked).await?;
+            match e.rename_container(old_id, &parked).await {
+                Err(err) if !err.to_string().contains("same name as its current name") => return Err(err),
+                _ => {}
+            }
         }
+        let spec = match self.with_inherited_volumes(old_id, old_name, spec).await {
+            Ok(spec) => spec,
+            Err(err) => {
+                let _ = e.rename_container(old_id, old_name).await;
+                return Err(err);
+            }
+        };
+        let spec = &spec;
         let id = match e.create_container(spec).await {
             Ok(id) => id,
             Err(err) => {
@@ -333,6 +346,38 @@ impl<E: Engine> Run<'_, E> {
         e.start_container(&id, &spec.name).await?;
         (self.progress)(&spec.name, &format!("recreated ({reason})"));
         Ok(())
+    }
+
+    /// The replacement's spec with the old container's anonymous volumes (image `VOLUME`s
+    /// included) mounted by name, as compose does: an edit must not lose a database's data.
+    async fn with_inherited_volumes(
+        &self,
+        old_id: &str,
+        old_name: &str,
+        spec: &crate::spec::ContainerSpec,
+    ) -> Result<crate::spec::ContainerSpec, EngineError> {
+        let keep = |what: &str, e: EngineError| {
+            EngineError::Refused(format!(
+                "cannot read {what}, so {old_name} is kept as it is (its anonymous volumes would be lost): {e}"
+            ))
+        };
+        let old = self
+            .engine
+            .volume_mounts(old_id)
+            .await
+            .map_err(|e| keep("its volumes", e))?;
+        let image_volumes = match old.is_empty() {
+            true => Vec::new(),
+            false => self
+                .engine
+                .image_volumes(&spec.image)
+                .await
+                .map_err(|e| keep("the image's volumes", e))?,
+        };
+        let named = self.project.volumes.values().map(|v| v.name.clone()).collect();
+        let mut spec = spec.clone();
+        crate::spec::inherit_anonymous_volumes(&mut spec.body, &old, &image_volumes, &named);
+        Ok(spec)
     }
 
     /// Waits until `wait`'s condition holds (Ok) or can no longer hold (Err with the reason).

@@ -172,3 +172,22 @@ async fn down_stops_dependents_first_and_keeps_volumes() {
     assert!(position(&calls, "remove p-app-1") < position(&calls, "stop p-db-1"));
     assert!(!calls.iter().any(|c| c.starts_with("remove volume")), "{calls:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_recreate_keeps_the_anonymous_volumes_image_volumes_included() {
+    let engine = FakeEngine::new();
+    engine.image_with_volumes("postgres", &["/var/lib/postgresql/data"]);
+    let yaml = "name: p\nservices:\n  db:\n    image: postgres\n    environment: {V: '1'}\n    volumes: [/anon]\n";
+    assert!(up(&engine, &project(yaml)).await.ok());
+    let before = engine.containers()["p-db-1"].mounts.clone();
+    assert_eq!(before.len(), 2, "{before:?}");
+    let report = up(&engine, &project(&yaml.replace("'1'", "'2'"))).await;
+    assert!(report.ok(), "{report:?}");
+    let after = engine.containers()["p-db-1"].mounts.clone();
+    let names = |m: &[crate::engine::VolumeMount]| {
+        let mut v: Vec<(String, String)> = m.iter().map(|m| (m.target.clone(), m.name.clone())).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&after), names(&before), "the same volumes at the same paths");
+}
