@@ -73,7 +73,11 @@ pub fn check(args: &ProjectArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let p = &loaded.project;
-    let warnings = loaded.warnings.len();
+    let data_warnings = engine_advice(p);
+    for w in &data_warnings {
+        eprintln!("{w}");
+    }
+    let warnings = loaded.warnings.len() + data_warnings.len();
     println!(
         "{}: ok, {} service{} ({}), {} warning{}",
         p.name,
@@ -84,6 +88,43 @@ pub fn check(args: &ProjectArgs) -> ExitCode {
         if warnings == 1 { "" } else { "s" }
     );
     ExitCode::SUCCESS
+}
+
+/// What only the engine can tell about a project (its images' `VOLUME`s), when an engine
+/// answers within a moment; nothing otherwise (`check` works without one).
+fn engine_advice(project: &crate::model::Project) -> Vec<String> {
+    let Ok(engine) = DockerEngine::connect() else {
+        return Vec::new();
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return Vec::new();
+    };
+    runtime.block_on(async {
+        let limit = std::time::Duration::from_secs(3);
+        tokio::time::timeout(limit, unnamed_data_warnings(&engine, project))
+            .await
+            .unwrap_or_default()
+    })
+}
+
+/// One warning per image `VOLUME` a service mounts nothing at: its data lives in an anonymous
+/// volume. Images not on the engine are skipped.
+async fn unnamed_data_warnings(engine: &DockerEngine, project: &crate::model::Project) -> Vec<String> {
+    let mut out = Vec::new();
+    for service in project.services.values() {
+        let image = crate::identity::image_name(project, service);
+        let Ok(volumes) = engine.image_volumes(&image).await else {
+            continue;
+        };
+        for path in crate::spec::unnamed_image_volumes(service, &volumes) {
+            let key = format!("{}-data", service.name);
+            out.push(format!(
+                "warning: service `{}`: the image {image} keeps data in {path} (a VOLUME) and the file names no volume there, so it lives in an anonymous volume; composed carries it over on every recreate, but `docker volume prune` deletes it once the container is gone\n  help: name it: `volumes: [\"{key}:{path}\"]` under the service and `{key}: {{}}` under the top-level `volumes:`",
+                service.name
+            ));
+        }
+    }
+    out
 }
 
 /// `config`: prints the normalised project.
@@ -282,6 +323,9 @@ pub async fn plan(args: &ProjectArgs) -> ExitCode {
     let Some(observed) = observe_reporting(&engine, &loaded.project.name).await else {
         return ExitCode::FAILURE;
     };
+    for w in unnamed_data_warnings(&engine, &loaded.project).await {
+        eprintln!("{w}");
+    }
     print!("{}", crate::plan::plan(&loaded.project, &observed));
     ExitCode::SUCCESS
 }

@@ -331,6 +331,20 @@ pub fn inherit_anonymous_volumes(
     }
 }
 
+/// The image `VOLUME`s a service mounts nothing at: the engine gives each an anonymous volume,
+/// which is where the image keeps its data (a database's files).
+pub fn unnamed_image_volumes(service: &Service, image_volumes: &[String]) -> Vec<String> {
+    let covered = |path: &str| {
+        let path = path.trim_end_matches('/');
+        service.volumes.iter().any(|m| m.target.trim_end_matches('/') == path)
+            || service
+                .tmpfs
+                .iter()
+                .any(|t| t.split(':').next().unwrap_or_default().trim_end_matches('/') == path)
+    };
+    image_volumes.iter().filter(|p| !covered(p)).cloned().collect()
+}
+
 fn non_empty(v: &[String]) -> Option<Vec<String>> {
     (!v.is_empty()).then(|| v.to_vec())
 }
@@ -574,6 +588,18 @@ mod tests {
         );
         assert!(source_at("/scratch").is_none(), "tmpfs stays tmpfs");
         assert!(source_at("/no-longer-a-volume").is_none());
+    }
+
+    #[test]
+    fn image_volumes_without_a_mount_are_found() {
+        let p = project(
+            "services:\n  db:\n    image: postgres\n    volumes: ['data:/var/lib/data/']\n    tmpfs: ['/run:size=1m']\nvolumes:\n  data: {}\n",
+        );
+        let image = ["/var/lib/data".to_string(), "/run".to_string(), "/logs".to_string()];
+        assert_eq!(
+            unnamed_image_volumes(&p.services["db"], &image),
+            vec!["/logs".to_string()]
+        );
     }
 
     #[test]

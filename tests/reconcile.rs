@@ -384,3 +384,30 @@ fn engine_errors_are_clear() {
     assert!(!out.status.success());
     assert!(err.contains("permission denied on the Docker socket"), "{err}");
 }
+
+#[test]
+fn check_and_plan_warn_when_an_image_volume_has_no_named_volume() {
+    if !engine() {
+        return;
+    }
+    let f = Fixture::new(
+        "ctest-anonwarn",
+        &format!(
+            "services:\n  db:\n    image: {}\n  named:\n    image: {}\n    volumes: [keep:/data]\nvolumes:\n  keep: {{}}\n",
+            support::VOLUME_IMAGE,
+            support::VOLUME_IMAGE
+        ),
+    );
+    for command in ["check", "plan"] {
+        let (code, out, err) = f.composed(&[command]);
+        assert_eq!(code, 0, "{out}{err}");
+        let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+        assert_eq!(warnings.len(), 1, "{command}: {err}");
+        assert!(
+            warnings[0].contains("service `db`") && warnings[0].contains("/data"),
+            "{}",
+            warnings[0]
+        );
+        assert!(err.contains("db-data:/data"), "{err}");
+    }
+}

@@ -132,6 +132,7 @@ STANDIN_TAGS="mreferre/yelb-ui:0.10 mreferre/yelb-appserver:0.7 redis:4.0.2 mref
 
 build_test_images() {
   build_busybox
+  build_volume_image
   # Rebuilt when this recipe changes (the label carries its version).
   if [ "$(docker image inspect -f '{{index .Config.Labels "composed-test.recipe"}}' composed-test/server:1 2>/dev/null)" = 2 ]; then
     return
@@ -156,6 +157,21 @@ X
   for tag in $STANDIN_TAGS; do
     docker tag composed-test/server:1 "$tag"
   done
+}
+
+# An image that keeps its data in a VOLUME, as the official database images do.
+build_volume_image() {
+  docker image inspect composed-test/volume:1 >/dev/null 2>&1 && return
+  log "building composed-test/volume:1"
+  local dir
+  dir=$(mktemp -d)
+  cat > "$dir/Dockerfile" <<'X'
+FROM composed-test/busybox:1
+VOLUME /data
+CMD ["sh", "-c", "trap 'exit 0' TERM; sleep 2147483647 & wait"]
+X
+  DOCKER_BUILDKIT=0 docker build -q -t composed-test/volume:1 "$dir" >/dev/null
+  rm -rf "$dir"
 }
 
 build_busybox() {

@@ -184,23 +184,6 @@ fn containers_agree_with_docker_compose() {
     );
 }
 
-/// A local image with a `VOLUME`, as the official database images have.
-fn volume_image() -> &'static str {
-    let image = "composed-test/volume:1";
-    let dir = support::project_dir(&[(
-        "Dockerfile",
-        "FROM composed-test/busybox:1\nVOLUME /data\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 2147483647 & wait\"]\n",
-    )]);
-    let out = Command::new("docker")
-        .args(["build", "-q", "-t", image])
-        .arg(&dir)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    image
-}
-
 #[test]
 fn data_in_an_image_volume_survives_an_edit_under_both_tools() {
     let compose = support::docker_compose();
@@ -208,7 +191,8 @@ fn data_in_an_image_volume_survives_an_edit_under_both_tools() {
         return;
     }
     let compose = compose.unwrap();
-    let image = volume_image();
+    // tests/setup-engine.sh builds it: a busybox with `VOLUME /data`.
+    let image = support::VOLUME_IMAGE;
     let file = |edit: &str| format!("services:\n  db:\n    image: {image}\n    environment: {{EDIT: '{edit}'}}\n");
     let theirs = support::Fixture::new("ctest-anon-compose", &file("1"));
     let ours = support::Fixture::new("ctest-anon-composed", &file("1"));

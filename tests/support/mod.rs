@@ -98,6 +98,9 @@ pub fn project_dir(files: &[(&str, &str)]) -> PathBuf {
 /// The busybox image tests/setup-engine.sh builds from scratch (no registry is reachable).
 pub const TEST_IMAGE: &str = "composed-test/busybox:1";
 
+/// A busybox that keeps its data in `VOLUME /data`, as the official database images do.
+pub const VOLUME_IMAGE: &str = "composed-test/volume:1";
+
 /// Whether a Docker engine answers (`docker info`).
 pub fn engine_available() -> bool {
     Command::new("docker")
