@@ -110,6 +110,11 @@ pub enum CtlCommand {
         #[arg(value_name = "PROJECT[/SERVICE]")]
         target: Target,
     },
+    /// Stop and remove a project's containers and networks (volumes kept); it stays down until `start`
+    Down {
+        #[arg(value_name = "PROJECT")]
+        project: String,
+    },
     /// Stop and start a project or one service (same containers; `restart: true` dependents follow)
     Restart {
         #[arg(value_name = "PROJECT[/SERVICE]")]

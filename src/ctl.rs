@@ -61,6 +61,10 @@ async fn over_bus(bus: Bus, command: CtlCommand) -> Result<(), String> {
         CtlCommand::Status { project } => status(&client, project.as_deref()).await,
         CtlCommand::Start { target } => call(&client, &target, "start").await,
         CtlCommand::Stop { target } => call(&client, &target, "stop").await,
+        CtlCommand::Down { project } => {
+            let target = Target { project, service: None };
+            call(&client, &target, "down").await
+        }
         CtlCommand::Restart { target } => call(&client, &target, "restart").await,
         CtlCommand::Reload { project } => {
             let daemons = match &project {
@@ -82,7 +86,7 @@ async fn over_bus(bus: Bus, command: CtlCommand) -> Result<(), String> {
     }
 }
 
-/// Start, stop or restart a project or a service; prints the daemon's answer.
+/// Start, stop, restart or take down a project or a service; prints the daemon's answer.
 async fn call(client: &Client, target: &Target, verb: &str) -> Result<(), String> {
     let (daemon, path) = client.path_of(target).await?;
     let interface = match target.service {
@@ -92,6 +96,7 @@ async fn call(client: &Client, target: &Target, verb: &str) -> Result<(), String
     let method = match verb {
         "start" => "Start",
         "stop" => "Stop",
+        "down" => "Down",
         _ => "Restart",
     };
     let answer: zbus::Result<String> = async {

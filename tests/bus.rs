@@ -347,6 +347,16 @@ fn the_api_shows_follows_and_steers_a_project() {
     ctl.ok(&["start", "bustest/web"]);
     assert_eq!(inspect("bustest-web-1", "{{.State.Running}}"), "true");
 
+    // Down removes the project's containers (volumes kept) and holds it down until start, which
+    // creates them again.
+    let out = ctl.ok(&["down", "bustest"]);
+    assert!(out.starts_with("down;"), "{out}");
+    assert_eq!(inspect("bustest-web-1", "{{.Id}}"), "", "down removes the containers");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(inspect("bustest-web-1", "{{.Id}}"), "", "and nothing recreates them");
+    ctl.ok(&["start", "bustest"]);
+    assert_eq!(inspect("bustest-web-1", "{{.State.Running}}"), "true");
+
     // Typos get the names that exist.
     let (code, _, err) = ctl.run(&["restart", "bustest/wbe"]);
     assert_eq!(code, 1);

@@ -235,11 +235,15 @@ fn the_daemon_supervises_reloads_and_stops_cleanly() {
         "adoption must not restart a healthy container"
     );
 
-    // SIGTERM: STOPPING, containers gone, the volume kept, exit 0.
+    // SIGTERM: STOPPING, containers stopped and kept, the volume kept, exit 0.
+    let ids = fixture.containers();
     d.signal("TERM");
     d.expect("STOPPING=1", Duration::from_secs(10));
     assert_eq!(d.wait_exit(Duration::from_secs(60)), 0, "{}", d.log_text());
-    assert!(fixture.containers().is_empty());
+    assert_eq!(fixture.containers(), ids, "a stop keeps the containers");
+    for name in ids.keys() {
+        assert_eq!(inspect(name, "{{.State.Running}}"), "false", "{name} is stopped");
+    }
     assert!(
         docker(&["volume", "ls", "--format", "{{.Name}}"])
             .lines()

@@ -235,17 +235,4 @@ fn data_in_an_image_volume_survives_an_edit_under_both_tools() {
             f.name
         );
     }
-    // Both leave the volume to the operator: remove them here.
-    for f in [&theirs, &ours] {
-        let volumes = support::docker(&[
-            "inspect",
-            &format!("{}-db-1", f.name),
-            "--format",
-            "{{range .Mounts}}{{.Name}} {{end}}",
-        ]);
-        f.cleanup();
-        for v in volumes.split_whitespace() {
-            let _ = Command::new("docker").args(["volume", "rm", v]).output();
-        }
-    }
 }

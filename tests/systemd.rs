@@ -1,6 +1,7 @@
 //! composed under a real systemd, booted as PID 1 in a container that shares the host's engine
 //! (`tests/setup-systemd-image.sh` builds the image): the units in `units/`, readiness, STATUS,
-//! the journal, restarts, hot reload, stop/start keeping data, and adoption after `kill -9`.
+//! the journal, restarts, hot reload, stop/start/restart keeping containers and data (named and
+//! anonymous volumes), and adoption after `kill -9`.
 
 mod support;
 
@@ -32,6 +33,8 @@ services:
     image: composed-test/server:1
     restart: always
     volumes: ["dbdata:/data"]
+  store:
+    image: composed-test/volume:1
 volumes:
   dbdata: {}
 "#;
@@ -100,7 +103,7 @@ fn composed_runs_a_project_as_a_systemd_service() {
         assert_eq!(inspect(c, "{{.State.Running}}"), "true", "{c}");
     }
     let (_, status) = in_box("systemctl status composed@yelb --no-pager");
-    assert!(status.contains("Status: \"yelb: 4/4 ready\""), "{status}");
+    assert!(status.contains("Status: \"yelb: 5/5 ready\""), "{status}");
     let (_, watchdog) = in_box("systemctl show -p WatchdogUSec composed@yelb");
     assert!(
         watchdog.contains("WatchdogUSec=2s"),
@@ -184,24 +187,28 @@ fn composed_runs_a_project_as_a_systemd_service() {
         "adoption must not restart a running container"
     );
 
-    // systemctl stop: containers gone, the named volume and its data kept; start: data back.
+    // systemctl stop keeps the containers (stopped) and every volume; start starts the same
+    // containers again. The record in the named volume and the one in `store`'s anonymous image
+    // VOLUME are still there; so after a restart.
     docker(&["exec", "yelb-yelb-db-1", "sh", "-c", "echo precious > /data/file"]);
+    docker(&["exec", "yelb-store-1", "sh", "-c", "echo acknowledged > /data/record"]);
+    let filter = "label=com.docker.compose.project=yelb";
+    let ids = || docker(&["ps", "-aq", "--no-trunc", "--filter", filter]);
+    let before = ids();
     let (code, out) = in_box("systemctl stop composed@yelb");
     assert_eq!(code, 0, "{out}");
-    let filter = "label=com.docker.compose.project=yelb";
-    assert_eq!(
-        docker(&["ps", "-aq", "--filter", filter]),
-        "",
-        "containers must be gone after stop"
-    );
-    assert!(
-        docker(&["volume", "ls", "--format", "{{.Name}}"])
-            .lines()
-            .any(|v| v == "yelb_dbdata")
-    );
+    assert_eq!(ids(), before, "a stop keeps the containers");
+    assert_eq!(docker(&["ps", "-q", "--filter", filter]), "", "and stops them all");
     let (code, out) = in_box("systemctl start composed@yelb");
     assert_eq!(code, 0, "{out}");
+    assert_eq!(ids(), before, "a start with no edit starts the same containers");
     assert_eq!(docker(&["exec", "yelb-yelb-db-1", "cat", "/data/file"]), "precious");
+    assert_eq!(docker(&["exec", "yelb-store-1", "cat", "/data/record"]), "acknowledged");
+    let (code, out) = in_box("systemctl restart composed@yelb");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(ids(), before, "a restart keeps the containers too");
+    assert_eq!(inspect("yelb-store-1", "{{.State.Running}}"), "true");
+    assert_eq!(docker(&["exec", "yelb-store-1", "cat", "/data/record"]), "acknowledged");
     in_box("systemctl stop composed@yelb");
     let (_, journal) = in_box("journalctl -u composed@yelb --no-pager -o cat");
     assert!(

@@ -123,6 +123,8 @@ pub enum Op {
     Stop,
     Restart,
     Reload,
+    /// Stop and remove a project's containers and networks (volumes kept), held until Start.
+    Down,
 }
 
 /// A request from the bus to the daemon loop, answered on `reply` with a line for the operator.

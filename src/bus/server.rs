@@ -189,6 +189,12 @@ impl ProjectObject {
         ask(&self.commands, Op::Restart, &self.name, None).await
     }
 
+    /// Stops and removes every container and network (dependents first; volumes kept), and
+    /// keeps the project down until Start, which creates them again.
+    async fn down(&self) -> Result<String, ApiError> {
+        ask(&self.commands, Op::Down, &self.name, None).await
+    }
+
     /// Reads the project's files again.
     async fn reload(&self) -> Result<String, ApiError> {
         ask(&self.commands, Op::Reload, &self.name, None).await

@@ -3,7 +3,7 @@
 //! containers, its deaths expected, and `restart: true` dependents follow. Each request is
 //! answered when its work is done.
 
-use super::event::Container;
+use super::event::{AfterStop, Container};
 use super::project::Reply;
 use super::{Daemon, Event};
 use crate::bus::{Command, Op};
@@ -35,8 +35,9 @@ impl<E: Engine> Daemon<E> {
         tracing::info!(project = %project, "{} {target}, as asked over D-Bus", format!("{op:?}").to_lowercase());
         match op {
             Op::Start => self.operator_start(project, service, reply),
-            Op::Stop => self.operator_stop(project, service, false, reply),
-            Op::Restart => self.operator_stop(project, service, true, reply),
+            Op::Stop => self.operator_stop(project, service, AfterStop::Hold, reply),
+            Op::Restart => self.operator_stop(project, service, AfterStop::Start, reply),
+            Op::Down => self.operator_down(project, reply),
             Op::Reload => {}
         }
     }
@@ -92,12 +93,12 @@ impl<E: Engine> Daemon<E> {
 
     /// Stops a project (dependents first) or a service in a task; a stop is held, a restart
     /// goes on to start when [`Event::Stopped`] comes back.
-    fn operator_stop(&mut self, project: String, service: Option<String>, then_start: bool, reply: Reply) {
+    fn operator_stop(&mut self, project: String, service: Option<String>, next: AfterStop, reply: Reply) {
         let Some(managed) = self.projects.get_mut(&project) else {
             return;
         };
         let rt = &mut managed.runtime;
-        if then_start {
+        if next == AfterStop::Start {
             rt.expect_operator_stop(service.as_deref());
         } else {
             rt.holds.hold(service.as_deref());
@@ -120,7 +121,41 @@ impl<E: Engine> Daemon<E> {
                 project,
                 service,
                 errors,
-                then_start,
+                next,
+                reply,
+            });
+        });
+    }
+
+    /// `composectl down`: the project is held down, and its containers and networks removed
+    /// (dependents first; volumes kept) in a task. `start` creates them again.
+    fn operator_down(&mut self, project: String, reply: Reply) {
+        let Some(managed) = self.projects.get_mut(&project) else {
+            return;
+        };
+        let rt = &mut managed.runtime;
+        rt.holds.hold(None);
+        rt.expect_operator_hold(None);
+        let Some(definition) = rt.project.clone() else {
+            let _ = reply.send(Err(rt.status_line()));
+            return;
+        };
+        let (engine, tx) = (self.engine.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            let errors = match engine.observe(&definition.name).await {
+                Ok(observed) => {
+                    let progress = |s: &str, w: &str| tracing::info!(project = %project, "{project}: {s}: {w}");
+                    execute::down(&engine, &definition, &observed, false, &progress)
+                        .await
+                        .errors
+                }
+                Err(e) => vec![e.to_string()],
+            };
+            let _ = tx.send(Event::Stopped {
+                project,
+                service: None,
+                errors,
+                next: AfterStop::Down,
                 reply,
             });
         });
@@ -132,7 +167,7 @@ impl<E: Engine> Daemon<E> {
         project: String,
         service: Option<String>,
         errors: Vec<String>,
-        then_start: bool,
+        next: AfterStop,
         reply: Reply,
     ) {
         let Some(managed) = self.projects.get_mut(&project) else {
@@ -147,14 +182,15 @@ impl<E: Engine> Daemon<E> {
             let _ = reply.send(Err(errors.join("; ")));
             return;
         }
-        if !then_start {
+        if next != AfterStop::Start {
             // The engine has stopped them; their `die` events may still be on the way.
             for (name, s) in rt.services.iter_mut() {
                 if service.as_ref().is_none_or(|only| only == name) {
                     s.state = ServiceState::Stopped;
                 }
             }
-            let _ = reply.send(Ok(format!("stopped; {}", rt.status_line())));
+            let done = if next == AfterStop::Down { "down" } else { "stopped" };
+            let _ = reply.send(Ok(format!("{done}; {}", rt.status_line())));
             return;
         }
         match service {

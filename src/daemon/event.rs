@@ -50,7 +50,7 @@ pub enum Event {
         project: String,
         service: Option<String>,
         errors: Vec<String>,
-        then_start: bool,
+        next: AfterStop,
         reply: Reply,
     },
     /// A reconcile ended.
@@ -77,6 +77,17 @@ pub enum Event {
 pub struct Container {
     pub id: String,
     pub name: String,
+}
+
+/// What an operator's stop was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterStop {
+    /// `stop`: held stopped.
+    Hold,
+    /// `restart`: started again.
+    Start,
+    /// `down`: held, its containers removed.
+    Down,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

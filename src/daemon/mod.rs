@@ -195,9 +195,9 @@ impl<E: Engine> Daemon<E> {
                 project,
                 service,
                 errors,
-                then_start,
+                next,
                 reply,
-            } => self.on_stopped(project, service, errors, then_start, reply),
+            } => self.on_stopped(project, service, errors, next, reply),
             Event::Removed { project, errors } => {
                 for e in &errors {
                     tracing::error!(project = %project, "{project}: {e}");

@@ -1,6 +1,8 @@
-//! SIGTERM: every project's containers are stopped (dependents first) and removed with their
-//! networks, volumes kept, in a task; the loop keeps answering meanwhile (the watchdog, the bus)
-//! and exits when [`Event::ShutdownDone`] arrives.
+//! SIGTERM (`systemctl stop`, a reboot): every project's containers are stopped, dependents
+//! first, and kept, with their networks and volumes; the next start adopts them and starts them
+//! again in dependency order, recreating only what changed. Removing is an operator's explicit
+//! request (`composectl down`, `composed down`). The stop runs in a task; the loop keeps
+//! answering meanwhile (the watchdog, the bus) and exits when [`Event::ShutdownDone`] arrives.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,12 +27,12 @@ impl<E: Engine> Daemon<E> {
             .unwrap_or(crate::model::DEFAULT_STOP_TIMEOUT as u64);
         systemd::stopping("stopping containers");
         systemd::extend_timeout(Duration::from_secs(grace * 2 + 30));
-        tracing::info!("stopping: containers are stopped and removed, volumes kept");
+        tracing::info!("stopping: containers are stopped and kept; the next start starts them again");
         let (engine, tx) = (self.engine.clone(), self.tx.clone());
         tokio::spawn(async move {
             let mut failed = false;
             for project in &projects {
-                failed |= !take_down(&engine, project).await;
+                failed |= !stop_project(&engine, project).await;
             }
             let _ = tx.send(Event::ShutdownDone { failed });
         });
@@ -59,8 +61,8 @@ impl<E: Engine> Daemon<E> {
     }
 }
 
-/// Stops and removes one project's containers and networks; `false` when something failed.
-async fn take_down<E: Engine>(engine: &E, project: &crate::model::Project) -> bool {
+/// Stops one project's containers and keeps them; `false` when something failed.
+async fn stop_project<E: Engine>(engine: &E, project: &crate::model::Project) -> bool {
     let name = &project.name;
     let observed = match engine.observe(name).await {
         Ok(o) => o,
@@ -70,9 +72,9 @@ async fn take_down<E: Engine>(engine: &E, project: &crate::model::Project) -> bo
         }
     };
     let progress = |s: &str, w: &str| tracing::info!(project = %name, "{name}: {s}: {w}");
-    let report = execute::down(engine, project, &observed, false, &progress).await;
-    for e in &report.errors {
+    let errors = execute::stop(engine, project, &observed, None, &progress).await;
+    for e in &errors {
         tracing::error!(project = %name, "{name}: {e}");
     }
-    report.errors.is_empty()
+    errors.is_empty()
 }

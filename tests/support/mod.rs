@@ -169,9 +169,29 @@ impl Fixture {
         let filter = format!("label=com.docker.compose.project={}", self.name);
         let ids = docker(&["ps", "-aq", "--filter", &filter]);
         if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
+            // Anonymous volumes too (a test's, never a person's), including ones a recreate
+            // carried over, which `rm -v` leaves behind.
+            let mut inspect = vec!["inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}"];
+            inspect.extend(ids.lines());
+            let volumes = docker(&inspect);
+            let mut args = vec!["rm", "-fv"];
             args.extend(ids.lines());
             docker(&args);
+            for v in volumes.split_whitespace() {
+                let anonymous = Command::new("docker")
+                    .args([
+                        "volume",
+                        "inspect",
+                        "--format",
+                        "{{index .Labels \"com.docker.volume.anonymous\"}}",
+                        v,
+                    ])
+                    .output()
+                    .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).contains("no value"));
+                if anonymous {
+                    let _ = Command::new("docker").args(["volume", "rm", v]).output();
+                }
+            }
         }
         for kind in ["network", "volume"] {
             let names = docker(&[kind, "ls", "-q", "--filter", &filter]);
