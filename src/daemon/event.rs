@@ -26,8 +26,6 @@ pub enum Event {
     EngineLost(String),
     /// The engine answers again.
     EngineBack,
-    /// The engine answered the watchdog's ping (or not).
-    EnginePinged(bool),
     FilesChanged,
     Timer(Timer),
     /// A supervised restart's delay is over.

@@ -4,7 +4,7 @@
 //! One loop: [`event::Inputs::next`] turns every source (engine events, file changes, timers,
 //! finished tasks, bus commands, signals) into one closed [`Event`], and
 //! [`Daemon::handle_event`] dispatches it. Nothing in the loop awaits the engine: reconciles,
-//! restarts, stops and pings run as tasks that report back as events, so signals, the watchdog
+//! restarts and stops run as tasks that report back as events, so signals, the watchdog
 //! and other projects never wait. A bad edit keeps the last good configuration running.
 
 mod commands;
@@ -166,11 +166,6 @@ impl<E: Engine> Daemon<E> {
             Event::Signal(Signal::Reload) => self.reload(true),
             Event::FilesChanged => inputs.debounce(),
             Event::Timer(timer) => self.on_timer(timer),
-            Event::EnginePinged(ok) => {
-                if ok {
-                    systemd::watchdog();
-                }
-            }
             Event::Engine(e) => self.on_engine_event(e),
             Event::EngineLost(reason) => self.on_engine_lost(reason),
             Event::EngineBack => self.on_engine_back(),
@@ -212,15 +207,9 @@ impl<E: Engine> Daemon<E> {
 
     fn on_timer(&mut self, timer: Timer) {
         match timer {
-            Timer::Watchdog => {
-                // The loop is alive; the watchdog is fed once the engine answers too.
-                if self.engine_up {
-                    let (engine, tx) = (self.engine.clone(), self.tx.clone());
-                    tokio::spawn(async move {
-                        let _ = tx.send(Event::EnginePinged(engine.ping().await.is_ok()));
-                    });
-                }
-            }
+            // The watchdog says the loop is alive. An engine that is away (restarting, upgraded)
+            // is no reason for systemd to kill composed: it reconnects by itself.
+            Timer::Watchdog => systemd::watchdog(),
             Timer::Resync => {
                 for name in self.project_names() {
                     self.request_reconcile(&name, false, None);
