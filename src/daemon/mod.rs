@@ -74,6 +74,8 @@ pub struct Daemon<E: Engine> {
     reporter: Reporter,
     /// Set once SIGTERM arrived: the containers are being stopped.
     shutting_down: bool,
+    /// Projects a scan found gone, and when: taken down when the next scan agrees.
+    vanishing: BTreeMap<String, tokio::time::Instant>,
 }
 
 /// Runs until SIGTERM; returns the exit code.
@@ -144,6 +146,7 @@ impl<E: Engine> Daemon<E> {
             forwarders,
             reporter: Reporter::default(),
             shutting_down: false,
+            vanishing: BTreeMap::new(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Which projects the daemon manages, and reading their files again: at start-up, on SIGHUP or
 //! `composectl reload`, and when a watched directory changes. New projects are locked, loaded
-//! and reconciled; changed ones reconciled; a refused edit keeps the last good configuration; a
-//! project whose files are gone is taken down in a task (volumes kept).
+//! and reconciled; changed ones reconciled; a refused edit keeps the last good configuration. A
+//! project is taken down (in a task, volumes kept) only when two successful scans of the root,
+//! a moment apart, show its files gone; a scan that fails changes nothing.
 
 use super::holds::Holds;
 use super::project::{ProjectRuntime, Reload};
@@ -14,7 +15,13 @@ impl<E: Engine> Daemon<E> {
     pub(super) fn add_projects(&mut self) -> Result<Vec<String>, String> {
         let found = match &self.config.project {
             Some(path) => vec![sources::single(path).map_err(|e| e.to_string())?],
-            None => sources::scan(&self.config.root),
+            None => match sources::scan(&self.config.root) {
+                Ok(found) => found,
+                Err(e) => {
+                    self.scan_failed(&e);
+                    return Ok(Vec::new());
+                }
+            },
         };
         let mut added = Vec::new();
         for source in found {
@@ -85,11 +92,26 @@ impl<E: Engine> Daemon<E> {
     /// The root directory again: projects that appeared are added and reconciled, projects that
     /// disappeared are taken down.
     fn rescan(&mut self) {
-        let found: Vec<String> = sources::scan(&self.config.root).into_iter().map(|s| s.name).collect();
+        let found: Vec<String> = match sources::scan(&self.config.root) {
+            Ok(found) => found.into_iter().map(|s| s.name).collect(),
+            Err(e) => return self.scan_failed(&e),
+        };
+        self.vanishing.retain(|name, _| !found.contains(name));
         let gone: Vec<String> = self.projects.keys().filter(|n| !found.contains(n)).cloned().collect();
         for name in gone {
-            if let Some(managed) = self.projects.remove(&name) {
-                self.take_down(name, managed);
+            match self.vanishing.get(&name) {
+                Some(seen) if seen.elapsed() >= super::event::DEBOUNCE => {
+                    self.vanishing.remove(&name);
+                    if let Some(managed) = self.projects.remove(&name) {
+                        self.take_down(name, managed);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    tracing::info!(project = %name, "{name}: its files are gone; taking it down if they are still gone in a moment");
+                    self.vanishing.insert(name, tokio::time::Instant::now());
+                    self.rescan_later();
+                }
             }
         }
         match self.add_projects() {
@@ -100,6 +122,25 @@ impl<E: Engine> Daemon<E> {
             }
             Err(e) => tracing::error!("{e}"),
         }
+    }
+
+    /// A scan of the root failed (too many open files, the directory being replaced): nothing
+    /// changes, and the root is read again in a moment.
+    fn scan_failed(&self, e: &std::io::Error) {
+        tracing::error!(
+            "cannot read {}: {e}; every project keeps running as it is, and the directory is read again in a moment",
+            self.config.root.display()
+        );
+        self.rescan_later();
+    }
+
+    /// Reads the root again after the debounce interval (as a file change would).
+    fn rescan_later(&self) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(super::event::DEBOUNCE * 2).await;
+            let _ = tx.send(Event::FilesChanged);
+        });
     }
 
     /// A removed project's containers and networks go (its volumes stay); its lock is held

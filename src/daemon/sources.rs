@@ -24,13 +24,12 @@ pub struct Source {
     pub watch: Vec<PathBuf>,
 }
 
-/// The projects in `root`, sorted by name. Names are normalised as compose does.
-pub fn scan(root: &Path) -> Vec<Source> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Vec::new();
-    };
+/// The projects in `root`, sorted by name. Names are normalised as compose does. Any error
+/// reading the directory fails the whole scan: a partial list would look like removed projects.
+pub fn scan(root: &Path) -> std::io::Result<Vec<Source>> {
     let mut out = Vec::new();
-    for entry in entries.flatten() {
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
         let path = entry.path();
         let file_name = entry.file_name().to_string_lossy().into_owned();
         if file_name.starts_with('.') {
@@ -48,7 +47,7 @@ pub fn scan(root: &Path) -> Vec<Source> {
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+    Ok(out)
 }
 
 /// `--project PATH`: a compose file or a project directory. Relative paths (`.`) are made
@@ -118,7 +117,7 @@ mod tests {
         std::fs::write(root.join("Postgres.yml"), "").unwrap();
         std::fs::write(root.join("README"), "").unwrap();
         std::fs::write(root.join(".hidden.yaml"), "").unwrap();
-        let names: Vec<String> = scan(&root).into_iter().map(|s| s.name).collect();
+        let names: Vec<String> = scan(&root).unwrap().into_iter().map(|s| s.name).collect();
         assert_eq!(names, vec!["postgres", "yelb"]);
         let one = single(&root.join("yelb")).unwrap();
         assert_eq!(one.options.project_dir.as_deref(), Some(root.join("yelb").as_path()));

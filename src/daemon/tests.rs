@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::event::Signal;
 use super::*;
 use crate::bus::{Command, Op};
 use crate::engine::fake::FakeEngine;
@@ -19,6 +20,7 @@ struct Harness {
 }
 
 impl Harness {
+    /// One project, `p`, managed alone (`--project`).
     fn new(name: &str, yaml: &str) -> Harness {
         // The daemon names a project after its directory: `p`.
         let top = std::env::temp_dir().join(format!("composed-daemon-{}-{name}", std::process::id()));
@@ -26,9 +28,25 @@ impl Harness {
         let dir = top.join("p");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+        Self::start(&top, Some(dir))
+    }
+
+    /// Every `NAME.yaml` of `files` in a root directory (`--root`); returns the root too.
+    fn root(name: &str, files: &[(&str, &str)]) -> (Harness, std::path::PathBuf) {
+        let top = std::env::temp_dir().join(format!("composed-daemon-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&top);
+        let root = top.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        for (file, yaml) in files {
+            std::fs::write(root.join(file), yaml).unwrap();
+        }
+        (Self::start(&top, None), root)
+    }
+
+    fn start(top: &std::path::Path, project: Option<std::path::PathBuf>) -> Harness {
         let config = Config {
-            root: dir.clone(),
-            project: Some(dir.clone()),
+            root: top.join("root"),
+            project,
             runtime_dir: top.join("run"),
             resync: Duration::from_secs(300),
             bus: Bus::None,
@@ -165,4 +183,55 @@ async fn an_operators_stop_is_held_and_start_releases_it() {
     h.until("the start is answered", |_, _| !answer.is_empty()).await;
     assert_eq!(answer.try_recv().unwrap(), Ok("started p/web".to_string()));
     assert!(running(&h.engine, "p-web-1"));
+}
+
+const WEB: &str = "services:\n  web:\n    image: busybox\n";
+
+fn managed(d: &Daemon<FakeEngine>) -> Vec<String> {
+    d.projects.keys().cloned().collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_project_is_taken_down_only_when_two_scans_agree_its_files_are_gone() {
+    let (mut h, root) = Harness::root("scan", &[("a.yaml", WEB), ("b.yaml", WEB)]);
+    h.until("ready", ready).await;
+    assert_eq!(managed(&h.daemon), ["a", "b"]);
+    h.engine.take_calls();
+
+    // A scan that fails (the directory replaced, too many open files) changes nothing.
+    let aside = root.with_extension("aside");
+    std::fs::rename(&root, &aside).unwrap();
+    h.send(Event::Signal(Signal::Reload));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    h.until("the failed scan is handled", |d, _| !d.projects["a"].queue.is_running())
+        .await;
+    std::fs::rename(&aside, &root).unwrap();
+    assert_eq!(managed(&h.daemon), ["a", "b"]);
+
+    // A file that disappears for a moment (a deploy tool replacing it) is not a removal.
+    std::fs::remove_file(root.join("a.yaml")).unwrap();
+    h.send(Event::FilesChanged);
+    h.until("the first scan saw it gone", |d, _| d.vanishing.contains_key("a"))
+        .await;
+    std::fs::write(root.join("a.yaml"), WEB).unwrap();
+    h.until("the second scan saw it back", |d, _| d.vanishing.is_empty())
+        .await;
+
+    // Gone for good: taken down once the second scan agrees.
+    std::fs::remove_file(root.join("b.yaml")).unwrap();
+    h.send(Event::FilesChanged);
+    h.until("b is taken down", |_, e| !e.containers().contains_key("b-web-1"))
+        .await;
+    assert_eq!(managed(&h.daemon), ["a"]);
+    let changes: Vec<String> = h
+        .engine
+        .take_calls()
+        .into_iter()
+        .filter(|c| !c.starts_with("observe") && c != "version")
+        .collect();
+    assert_eq!(
+        changes,
+        ["stop b-web-1", "remove b-web-1", "remove network b_default"],
+        "nothing of `a` was touched"
+    );
 }
