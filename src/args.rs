@@ -125,6 +125,8 @@ pub enum CtlCommand {
         /// Only report on this project
         project: Option<String>,
     },
+    /// Replace every running composed with the binary on disk, keeping every container running
+    Reexec,
     /// Show the journal of a project or one service: container output and composed's notes
     Logs {
         #[arg(value_name = "PROJECT[/SERVICE]")]

@@ -66,6 +66,18 @@ async fn over_bus(bus: Bus, command: CtlCommand) -> Result<(), String> {
             call(&client, &target, "down").await
         }
         CtlCommand::Restart { target } => call(&client, &target, "restart").await,
+        CtlCommand::Reexec => {
+            for daemon in client.daemons.clone() {
+                let line = client
+                    .manager(&daemon)
+                    .await?
+                    .reexec()
+                    .await
+                    .map_err(|e| client.explain(&e))?;
+                println!("{line}");
+            }
+            Ok(())
+        }
         CtlCommand::Reload { project } => {
             let daemons = match &project {
                 Some(p) => vec![client.daemon_of(p).await?],

@@ -1,7 +1,8 @@
 //! The daemon on a real engine, outside systemd but speaking systemd's notify protocol to a
 //! datagram socket the test binds (`NOTIFY_SOCKET`): readiness only once services are ready,
 //! restarts with backoff, hot reload of edits, refusal of bad edits, SIGHUP, SIGTERM, a second
-//! daemon refused, and adoption after `kill -9`.
+//! daemon refused, adoption after `kill -9`, and a re-exec (SIGUSR2) under the same PID that
+//! touches no container and forwards every line of output exactly once.
 
 mod support;
 
@@ -23,6 +24,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(project: &Path, runtime: &Path, tag: &str) -> Daemon {
+        Self::start_with(project, runtime, tag, &[])
+    }
+
+    fn start_with(project: &Path, runtime: &Path, tag: &str, env: &[(&str, &Path)]) -> Daemon {
         let socket = std::env::temp_dir().join(format!("composed-notify-{}-{tag}.sock", std::process::id()));
         let _ = std::fs::remove_file(&socket);
         let notify = UnixDatagram::bind(&socket).unwrap();
@@ -44,6 +49,7 @@ impl Daemon {
             .arg(runtime)
             .env("NOTIFY_SOCKET", &socket)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -370,4 +376,63 @@ fn container_output_goes_to_the_journal_once_with_dockers_fields() {
         "only the new line is forwarded after a restart of composed"
     );
     drop(daemon);
+}
+
+#[test]
+fn a_reexec_keeps_the_pid_the_containers_and_every_log_line_once() {
+    if !support::require("docker", support::engine_available()) {
+        return;
+    }
+    let compose = "services:\n  ticker:\n    image: composed-test/busybox:1\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; i=0; while true; do i=$$((i+1)); echo tick $$i; done\"]\n";
+    let root = support::project_dir(&[("rtest/compose.yaml", compose)]);
+    let dir = root.join("rtest");
+    let runtime = root.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let fixture = support::Fixture {
+        dir: dir.clone(),
+        name: "rtest".into(),
+    };
+    fixture.cleanup();
+    let journal = root.join("journal.sock");
+    let entries = journal_sink(&journal);
+    let mut d = Daemon::start_with(&dir, &runtime, "r", &[("COMPOSED_JOURNAL_SOCKET", &journal)]);
+    d.expect("READY=1", Duration::from_secs(30));
+    let ticks = |entries: &Entries| -> Vec<u64> {
+        entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| field(e, "MESSAGE")?.strip_prefix("tick ")?.parse().ok())
+            .collect()
+    };
+    wait_until("ticks arrive", Duration::from_secs(20), || ticks(&entries).len() > 200);
+    let id = inspect("rtest-ticker-1", "{{.Id}}");
+    let started = inspect("rtest-ticker-1", "{{.State.StartedAt}}");
+    let pid = d.child.id();
+
+    d.signal("USR2");
+    d.expect("RELOADING=1", Duration::from_secs(10));
+    d.expect("READY=1", Duration::from_secs(30));
+    assert!(d.child.try_wait().unwrap().is_none(), "the same process goes on");
+    assert!(
+        d.log_text().contains(&format!("re-executed in place (pid {pid})")),
+        "{}",
+        d.log_text()
+    );
+    let before = ticks(&entries).len();
+    wait_until("ticks go on after the re-exec", Duration::from_secs(20), || {
+        ticks(&entries).len() > before + 200
+    });
+    assert_eq!(inspect("rtest-ticker-1", "{{.Id}}"), id);
+    assert_eq!(
+        inspect("rtest-ticker-1", "{{.State.StartedAt}}"),
+        started,
+        "not restarted"
+    );
+    let got = ticks(&entries);
+    let first = got[0];
+    let expected: Vec<u64> = (first..first + got.len() as u64).collect();
+    assert_eq!(got, expected, "every line once and in order across the re-exec");
+    d.signal("TERM");
+    d.wait_exit(Duration::from_secs(30));
 }

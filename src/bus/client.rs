@@ -48,6 +48,7 @@ pub trait Manager {
     fn get_project(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn get_service(&self, project: &str, service: &str) -> zbus::Result<OwnedObjectPath>;
     fn reload(&self) -> zbus::Result<String>;
+    fn reexec(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn status(&self) -> zbus::Result<String>;
 }

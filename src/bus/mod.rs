@@ -125,6 +125,8 @@ pub enum Op {
     Reload,
     /// Stop and remove a project's containers and networks (volumes kept), held until Start.
     Down,
+    /// Replace the daemon with the binary on disk, containers untouched.
+    Reexec,
 }
 
 /// A request from the bus to the daemon loop, answered on `reply` with a line for the operator.

@@ -139,6 +139,13 @@ impl Manager {
         ask(&self.commands, Op::Reload, "", None).await
     }
 
+    /// Replaces composed with the binary on disk under the same PID (after an upgrade): the
+    /// containers keep running, log forwarding resumes where it stopped. Answers just before the
+    /// exec; the daemon is back on the bus once it has adopted its projects.
+    async fn reexec(&self) -> Result<String, ApiError> {
+        ask(&self.commands, Op::Reexec, "", None).await
+    }
+
     #[zbus(property)]
     fn version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()

@@ -19,10 +19,14 @@ impl<E: Engine> Daemon<E> {
             service,
             reply,
         } = command;
-        if op == Op::Reload {
-            self.reload(true);
-            let _ = reply.send(self.reload_outcome(&project));
-            return;
+        match op {
+            Op::Reload => {
+                self.reload(true);
+                let _ = reply.send(self.reload_outcome(&project));
+                return;
+            }
+            Op::Reexec => return self.begin_reexec(Some(reply)),
+            _ => {}
         }
         if let Err(e) = self.check_target(&project, service.as_deref()) {
             let _ = reply.send(Err(e));
@@ -38,7 +42,7 @@ impl<E: Engine> Daemon<E> {
             Op::Stop => self.operator_stop(project, service, AfterStop::Hold, reply),
             Op::Restart => self.operator_stop(project, service, AfterStop::Start, reply),
             Op::Down => self.operator_down(project, reply),
-            Op::Reload => {}
+            Op::Reload | Op::Reexec => {}
         }
     }
 

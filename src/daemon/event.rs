@@ -68,6 +68,10 @@ pub enum Event {
     ShutdownDone {
         failed: bool,
     },
+    /// The log forwarders saved their cursors: exec the new binary.
+    ReadyToExec {
+        reply: Option<Reply>,
+    },
 }
 
 /// A container by id, with its name for messages.
@@ -92,6 +96,8 @@ pub enum AfterStop {
 pub enum Signal {
     Terminate,
     Reload,
+    /// Replace composed with the binary on disk (SIGUSR2).
+    Reexec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,15 +170,19 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// SIGTERM and SIGINT stop the daemon; SIGHUP reloads.
+/// SIGTERM and SIGINT stop the daemon; SIGHUP reloads; SIGUSR2 re-executes it. Installed
+/// before anything else, so a signal arriving early (a second SIGUSR2 right after a re-exec)
+/// does not kill the process with the default action.
 pub fn spawn_signals(tx: mpsc::UnboundedSender<Event>) {
     use tokio::signal::unix::{SignalKind, signal};
+    let handlers = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined2()),
+    );
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr2)) = handlers else {
             tracing::error!("cannot install signal handlers");
             return;
         };
@@ -181,6 +191,7 @@ pub fn spawn_signals(tx: mpsc::UnboundedSender<Event>) {
                 _ = term.recv() => Signal::Terminate,
                 _ = int.recv() => Signal::Terminate,
                 _ = hup.recv() => Signal::Reload,
+                _ = usr2.recv() => Signal::Reexec,
             };
             if tx.send(Event::Signal(s)).is_err() {
                 return;

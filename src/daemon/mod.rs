@@ -14,6 +14,7 @@ pub mod holds;
 pub mod project;
 pub mod queue;
 mod reconcile;
+mod reexec;
 mod reload;
 mod restarts;
 mod shutdown;
@@ -76,6 +77,9 @@ pub struct Daemon<E: Engine> {
     shutting_down: bool,
     /// Projects a scan found gone, and when: taken down when the next scan agrees.
     vanishing: BTreeMap<String, tokio::time::Instant>,
+    /// The program to exec for a re-exec, and whether one is under way.
+    image: reexec::Image,
+    reexecuting: bool,
 }
 
 /// Runs until SIGTERM; returns the exit code.
@@ -87,12 +91,19 @@ pub async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(code) = wait_for_engine(&engine).await {
-        return code;
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let (commands, command_rx) = mpsc::unbounded_channel();
     event::spawn_signals(tx.clone());
+    if let Err(code) = wait_for_engine(&engine, &mut rx).await {
+        return code;
+    }
+    if std::env::var_os(reexec::REEXEC_ENV).is_some() {
+        tracing::info!(
+            "composed {} re-executed in place (pid {})",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        );
+    }
     let mut daemon = Daemon::new(config, engine, tx);
     if let Err(message) = daemon.add_projects() {
         tracing::error!("{message}");
@@ -118,8 +129,9 @@ pub async fn run(config: Config) -> ExitCode {
     }
 }
 
-/// Waits until the engine answers; an engine that is too old or refuses composed is fatal.
-async fn wait_for_engine(engine: &DockerEngine) -> Result<(), ExitCode> {
+/// Waits until the engine answers; an engine that is too old or refuses composed is fatal, and
+/// SIGTERM ends the wait.
+async fn wait_for_engine(engine: &DockerEngine, signals: &mut mpsc::UnboundedReceiver<Event>) -> Result<(), ExitCode> {
     let mut wait = Backoff::new(Duration::from_secs(1), Duration::from_secs(10), Duration::MAX);
     while let Err(e) = engine.check_version().await {
         if e.is_fatal() {
@@ -129,7 +141,11 @@ async fn wait_for_engine(engine: &DockerEngine) -> Result<(), ExitCode> {
         }
         systemd::status(&format!("waiting for the Docker engine: {e}"));
         tracing::warn!("{e}; retrying");
-        tokio::time::sleep(wait.next().unwrap_or_default()).await;
+        let pause = tokio::time::sleep(wait.next().unwrap_or_default());
+        tokio::select! {
+            _ = pause => {}
+            Some(Event::Signal(Signal::Terminate)) = signals.recv() => return Err(ExitCode::SUCCESS),
+        }
     }
     Ok(())
 }
@@ -147,6 +163,8 @@ impl<E: Engine> Daemon<E> {
             reporter: Reporter::default(),
             shutting_down: false,
             vanishing: BTreeMap::new(),
+            image: reexec::Image::current(),
+            reexecuting: false,
         }
     }
 
@@ -167,6 +185,8 @@ impl<E: Engine> Daemon<E> {
         match event {
             Event::Signal(Signal::Terminate) => self.shutdown(),
             Event::Signal(Signal::Reload) => self.reload(true),
+            Event::Signal(Signal::Reexec) => self.begin_reexec(None),
+            Event::ReadyToExec { reply } => self.exec(reply),
             Event::FilesChanged => inputs.debounce(),
             Event::Timer(timer) => self.on_timer(timer),
             Event::Engine(e) => self.on_engine_event(e),

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use futures_util::{FutureExt, StreamExt};
+use tokio::sync::watch;
 
 use super::native::Journal;
 use crate::engine::Engine;
@@ -31,9 +32,17 @@ pub struct Source {
     pub service: String,
 }
 
-/// Forwards until the container stops or the task is dropped. The engine sometimes closes a
-/// follow stream early; forwarding then resumes from the cursor, so no line is lost or repeated.
-pub async fn forward<E: Engine>(engine: E, journal: &Journal, source: Source, cursor_dir: PathBuf) {
+/// Forwards until the container stops, `stop` turns true, or the task is dropped. The engine
+/// sometimes closes a follow stream early; forwarding then resumes from the cursor, so no line is
+/// lost or repeated. A stop ends at a frame's end with the cursor saved exactly (composed is
+/// about to re-execute itself and resume from it).
+pub async fn forward<E: Engine>(
+    engine: E,
+    journal: &Journal,
+    source: Source,
+    cursor_dir: PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
     let cursor_file = cursor_dir.join(&source.id);
     let mut cursor = read_cursor(&cursor_file);
     let mut retry = crate::supervise::backoff::Backoff::new(
@@ -43,12 +52,12 @@ pub async fn forward<E: Engine>(engine: E, journal: &Journal, source: Source, cu
     );
     loop {
         let sent_before = cursor;
-        let outcome = forward_once(&engine, journal, &source, &mut cursor, &cursor_file).await;
+        let outcome = forward_once(&engine, journal, &source, &mut cursor, &cursor_file, &mut stop).await;
         if let Some(c) = cursor {
             write_cursor(&cursor_file, c);
         }
         match outcome {
-            Outcome::JournalGone => return,
+            Outcome::JournalGone | Outcome::Stopped => return,
             Outcome::Ended | Outcome::Broken => {
                 let running = engine.is_running(&source.id).await.unwrap_or(false);
                 if !running && matches!(outcome, Outcome::Ended) {
@@ -73,6 +82,8 @@ enum Outcome {
     Broken,
     /// The journal refuses entries: stop.
     JournalGone,
+    /// Asked to stop.
+    Stopped,
 }
 
 async fn forward_once<E: Engine>(
@@ -81,6 +92,7 @@ async fn forward_once<E: Engine>(
     source: &Source,
     cursor: &mut Option<i128>,
     cursor_file: &Path,
+    stop: &mut watch::Receiver<bool>,
 ) -> Outcome {
     let since = cursor.map_or(0, |c| (c / 1_000_000_000) as i64);
     let mut stream = engine.logs(&source.id, since);
@@ -105,7 +117,10 @@ async fn forward_once<E: Engine>(
             None => {
                 save(*cursor, &mut saved);
                 saved_at = std::time::Instant::now();
-                stream.next().await
+                tokio::select! {
+                    item = stream.next() => item,
+                    _ = stop.wait_for(|stop| *stop) => return Outcome::Stopped,
+                }
             }
         };
         if saved_at.elapsed() >= std::time::Duration::from_millis(100) {
@@ -157,6 +172,9 @@ async fn forward_once<E: Engine>(
         }
         if let Some(s) = stamp {
             *cursor = Some(cursor.map_or(s, |c| c.max(s)));
+        }
+        if *stop.borrow() {
+            return Outcome::Stopped;
         }
     }
     Outcome::Ended

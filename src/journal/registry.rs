@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::forward::{self, Source};
@@ -16,6 +17,8 @@ pub struct Forwarders {
     journal: Option<Arc<Journal>>,
     cursor_dir: PathBuf,
     running: HashMap<String, JoinHandle<()>>,
+    /// Turns true to end every forwarder at a frame's end, its cursor saved.
+    stop: watch::Sender<bool>,
 }
 
 impl Forwarders {
@@ -30,6 +33,7 @@ impl Forwarders {
             journal,
             cursor_dir: runtime_dir.join("logs"),
             running: HashMap::new(),
+            stop: watch::channel(false).0,
         }
     }
 
@@ -42,11 +46,19 @@ impl Forwarders {
         tracing::debug!(container = %source.name, "forwarding its output to the journal");
         let _ = std::fs::create_dir_all(&self.cursor_dir);
         let id = source.id.clone();
-        let (engine, cursor_dir) = (engine.clone(), self.cursor_dir.clone());
+        let (engine, cursor_dir, stop) = (engine.clone(), self.cursor_dir.clone(), self.stop.subscribe());
         let handle = tokio::spawn(async move {
-            forward::forward(engine, &journal, source, cursor_dir).await;
+            forward::forward(engine, &journal, source, cursor_dir, stop).await;
         });
         self.running.insert(id, handle);
+    }
+
+    /// Ends every forwarder at a frame's end with its cursor saved (before a re-exec); the tasks
+    /// to wait for. Forwarders started later run as usual.
+    pub fn stop_all(&mut self) -> Vec<JoinHandle<()>> {
+        self.stop.send_replace(true);
+        self.stop = watch::channel(false).0;
+        self.running.drain().map(|(_, h)| h).collect()
     }
 
     /// The container was removed: its forwarder and cursor go too.
