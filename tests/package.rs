@@ -34,6 +34,7 @@ fn the_package_installs_and_runs_an_example_under_systemd() {
     }
     let _cleanup = support::CleanupProject("yelb");
     let _cleanup_private = support::CleanupProject("private");
+    let _cleanup_ticker = support::CleanupProject("ticker");
     let deb = package();
     assert_portable(&deb);
 
@@ -159,9 +160,13 @@ fn the_package_installs_and_runs_an_example_under_systemd() {
     assert!(b.ok("composectl reload").contains("reloaded"));
 
     private_registry(&b);
+    upgrade_in_place(&b);
 
-    // Stopping the service takes the project down and keeps its volume-free data path intact.
+    // Stopping the service stops the containers and keeps them.
+    let ids = snapshot("{{.Id}}");
     b.ok("systemctl stop composed");
+    assert_eq!(snapshot("{{.Id}}"), ids, "a stop keeps the containers");
+    assert!(snapshot("{{.State.Running}}").values().all(|r| r == "false"));
     let (code, out) = b.sh("composectl ps");
     assert_eq!(code, 1);
     assert!(out.contains("composed is not running"), "{out}");
@@ -227,6 +232,88 @@ fn assert_portable(deb: &std::path::Path) {
         .and_then(|rest| rest.split(')').next())
         .unwrap_or_else(|| panic!("no libc6 dependency in {depends}"));
     assert!(!newer_than_floor(libc), "the package depends on libc6 >= {libc}");
+}
+
+/// Every container of every project in the box: name -> (id, StartedAt).
+fn all_containers() -> BTreeMap<String, String> {
+    let filter = "label=composed.managed-by=composed";
+    support::docker(&["ps", "-q", "--filter", filter])
+        .lines()
+        .map(|id| {
+            let name = inspect(id, "{{.Name}}");
+            (name, format!("{id} {}", inspect(id, "{{.State.StartedAt}}")))
+        })
+        .collect()
+}
+
+/// The ticker's lines in the journal, as numbers.
+fn ticks(b: &SystemdBox) -> Vec<u64> {
+    b.ok("journalctl -u composed COMPOSE_PROJECT=ticker -o cat --no-pager")
+        .lines()
+        .filter_map(|l| l.strip_prefix("tick ")?.trim().parse().ok())
+        .collect()
+}
+
+/// Installing the package again (an upgrade) and `composectl reexec` replace composed under the
+/// same PID: every container keeps its id and StartedAt, and the journal has each line of a
+/// container's output exactly once across both.
+fn upgrade_in_place(b: &SystemdBox) {
+    b.ok(r#"printf 'services:\n  ticker:\n    image: composed-test/busybox:1\n    command: ["sh", "-c", "trap \x27exit 0\x27 TERM; i=0; while true; do i=$$((i+1)); echo tick $$i; usleep 50000; done"]\n' > /etc/composed/ticker.yaml && chmod 644 /etc/composed/ticker.yaml"#);
+    b.wait_until(
+        "the ticker's lines are in the journal",
+        Duration::from_secs(60),
+        "composed",
+        || ticks(b).len() > 20,
+    );
+    let containers = all_containers();
+    assert!(containers.len() >= 6, "{containers:?}");
+    let pid = b.ok("systemctl show -p MainPID --value composed");
+    let reexecuted = |n: usize| {
+        b.sh("journalctl -u composed -o cat --no-pager")
+            .1
+            .matches("re-executed in place")
+            .count()
+            >= n
+    };
+    let settled = || {
+        b.sh("systemctl show -p ActiveState --value composed").1.trim() == "active"
+            && b.sh("systemctl show -p StatusText --value composed")
+                .1
+                .contains("ready")
+    };
+    let installed = b.ok("dpkg -i /root/composed.deb");
+    assert!(installed.contains("Setting up composed"), "{installed}");
+    b.wait_until(
+        "the upgrade re-executed composed",
+        Duration::from_secs(60),
+        "composed",
+        || reexecuted(1) && settled(),
+    );
+    let out = b.ok("composectl reexec");
+    assert!(out.contains("re-executing"), "{out}");
+    b.wait_until(
+        "composectl reexec re-executed it",
+        Duration::from_secs(60),
+        "composed",
+        || reexecuted(2) && settled(),
+    );
+    assert_eq!(
+        b.ok("systemctl show -p MainPID --value composed"),
+        pid,
+        "the same process"
+    );
+    let before = ticks(b).len();
+    b.wait_until("lines keep coming", Duration::from_secs(30), "composed", || {
+        ticks(b).len() > before + 20
+    });
+    assert_eq!(all_containers(), containers, "no container was touched");
+    let got = ticks(b);
+    let first = got[0];
+    let expected: Vec<u64> = (first..first + got.len() as u64).collect();
+    assert_eq!(
+        got, expected,
+        "each line exactly once, in order, across the upgrade and the re-exec"
+    );
 }
 
 /// A project whose image is in a registry that wants a login, under the packaged unit: refused
