@@ -202,7 +202,7 @@ pub fn spawn_signals(tx: mpsc::UnboundedSender<Event>) {
 
 /// Follows the engine's events for every container composed manages, from `since`; a broken
 /// stream becomes [`Event::EngineLost`].
-pub fn follow_engine<E: Engine>(engine: &E, since: i64, tx: mpsc::UnboundedSender<Event>) {
+pub fn follow_engine<E: Engine>(engine: &E, since: &str, tx: mpsc::UnboundedSender<Event>) {
     let mut stream = engine.events(EventScope::Managed, since);
     tokio::spawn(async move {
         while let Some(item) = stream.next().await {

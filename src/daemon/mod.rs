@@ -170,7 +170,7 @@ impl<E: Engine> Daemon<E> {
 
     /// Follows the engine and reconciles every project, starting what exited.
     pub fn start(&mut self) {
-        event::follow_engine(&self.engine, crate::clock::unix_seconds() - 1, self.tx.clone());
+        event::follow_engine(&self.engine, &crate::clock::engine_now(), self.tx.clone());
         for name in self.project_names() {
             self.request_reconcile(&name, true, None);
         }

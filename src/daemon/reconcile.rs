@@ -162,7 +162,7 @@ impl<E: Engine> Daemon<E> {
     pub(super) fn on_engine_back(&mut self) {
         tracing::info!("the Docker engine is back; reconverging");
         self.engine_up = true;
-        super::event::follow_engine(&self.engine, crate::clock::unix_seconds() - 1, self.tx.clone());
+        super::event::follow_engine(&self.engine, &crate::clock::engine_now(), self.tx.clone());
         for name in self.project_names() {
             if let Some(managed) = self.projects.get_mut(&name) {
                 managed.queue.engine_lost();

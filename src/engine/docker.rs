@@ -131,7 +131,7 @@ impl Engine for DockerEngine {
         self.delete_volume(name).await
     }
 
-    fn events(&self, scope: EventScope, since: i64) -> BoxStream<'static, Result<ContainerEvent, EngineError>> {
+    fn events(&self, scope: EventScope, since: &str) -> BoxStream<'static, Result<ContainerEvent, EngineError>> {
         self.event_stream(scope, since)
     }
 

@@ -38,7 +38,7 @@ impl DockerEngine {
     pub(super) fn event_stream(
         &self,
         scope: EventScope,
-        since: i64,
+        since: &str,
     ) -> BoxStream<'static, Result<ContainerEvent, EngineError>> {
         let label = match scope {
             EventScope::Project(project) => format!("{}={project}", identity::PROJECT),
@@ -50,10 +50,7 @@ impl DockerEngine {
             ("label".to_string(), vec![label]),
             ("event".to_string(), actions.iter().map(|a| a.to_string()).collect()),
         ]);
-        let options = EventsOptionsBuilder::default()
-            .since(&since.to_string())
-            .filters(&filters)
-            .build();
+        let options = EventsOptionsBuilder::default().since(since).filters(&filters).build();
         let engine = self.clone();
         self.docker
             .events(Some(options))

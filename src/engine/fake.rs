@@ -31,6 +31,7 @@ pub struct FakeContainer {
     pub service: String,
     pub number: u32,
     pub hash: Option<String>,
+    pub config: Option<String>,
     pub image_id: String,
     /// Volumes mounted, as the engine resolves them: anonymous ones get a generated name.
     pub mounts: Vec<VolumeMount>,
@@ -304,6 +305,7 @@ impl Engine for FakeEngine {
                 service: c.service.clone(),
                 number: c.number,
                 hash: c.hash.clone(),
+                config: c.config.clone(),
                 image_id: c.image_id.clone(),
                 state: if c.running {
                     ContainerState::Running
@@ -382,6 +384,7 @@ impl Engine for FakeEngine {
             service: labels.get(identity::SERVICE).cloned().unwrap_or_default(),
             number: spec.number,
             hash: labels.get(identity::CONFIG_HASH).cloned(),
+            config: labels.get(identity::SERVICE_CONFIG).cloned(),
             image_id,
             mounts,
             running: false,
@@ -476,7 +479,7 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
-    fn events(&self, scope: EventScope, _since: i64) -> BoxStream<'static, Result<ContainerEvent, EngineError>> {
+    fn events(&self, scope: EventScope, _since: &str) -> BoxStream<'static, Result<ContainerEvent, EngineError>> {
         let receiver = self.events.subscribe();
         futures_util::stream::unfold(receiver, |mut receiver| async move {
             loop {

@@ -23,6 +23,9 @@ pub const COMPOSE_CONFIG_HASH: &str = "com.docker.compose.config-hash";
 
 /// composed's hash of everything that, when it changes, requires a new container.
 pub const CONFIG_HASH: &str = "composed.config-hash";
+/// The service's configuration a container was created from ([`crate::changes::record`]), so a
+/// recreate can say which fields changed.
+pub const SERVICE_CONFIG: &str = "composed.service-config";
 /// Marks objects composed created (as opposed to adopted or external ones).
 pub const MANAGED_BY: &str = "composed.managed-by";
 

@@ -126,9 +126,10 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn remove_network(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Removes a volume. Only `composed down --volumes` calls this, for the project's own volumes.
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
-    /// Container events from `since` (seconds since the epoch) on. Starting from a time before
-    /// the first action makes the subscription race-free: earlier events are replayed.
-    fn events(&self, scope: EventScope, since: i64) -> BoxStream<'static, Result<ContainerEvent, EngineError>>;
+    /// Container events from `since` (`SECONDS[.NANOSECONDS]` since the epoch, see
+    /// [`crate::clock::engine_now`]) on. Starting from a time before the first action makes the
+    /// subscription race-free: the engine replays what happened since.
+    fn events(&self, scope: EventScope, since: &str) -> BoxStream<'static, Result<ContainerEvent, EngineError>>;
     /// A container's output from `since` (seconds since the epoch), followed, each frame stamped.
     fn logs(&self, id: &str, since: i64) -> BoxStream<'static, Result<LogFrame, EngineError>>;
 }

@@ -62,6 +62,7 @@ impl DockerEngine {
                 service: service.clone(),
                 number: labels.get(identity::NUMBER).and_then(|n| n.parse().ok()).unwrap_or(1),
                 hash: labels.get(identity::CONFIG_HASH).cloned(),
+                config: labels.get(identity::SERVICE_CONFIG).cloned(),
                 image_id: c.image_id.unwrap_or_default(),
                 state: match c.state {
                     Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,

@@ -117,13 +117,13 @@ pub async fn apply<E: Engine>(
     options: Options,
     progress: Progress<'_>,
 ) -> Report {
-    let since = crate::clock::unix_seconds() - 1;
+    let since = crate::clock::engine_now();
     let healthchecks = project
         .services
         .iter()
         .map(|(name, s)| (name.clone(), s.has_healthcheck()));
     let tracker = std::sync::Arc::new(Tracker::new(healthchecks, observed));
-    let events = follow_events(engine, &project.name, since, tracker.clone());
+    let events = follow_events(engine, &project.name, &since, tracker.clone());
     let run = Run {
         engine,
         project,
@@ -157,7 +157,7 @@ pub async fn apply<E: Engine>(
 fn follow_events<E: Engine>(
     engine: &E,
     project: &str,
-    since: i64,
+    since: &str,
     tracker: std::sync::Arc<Tracker>,
 ) -> tokio::task::JoinHandle<()> {
     let mut stream = engine.events(EventScope::Project(project.to_string()), since);
@@ -290,7 +290,17 @@ impl<E: Engine> Run<'_, E> {
                 old_name,
                 spec,
                 reason,
-            } => self.recreate(service, old_id, old_name, spec, reason).await,
+                changes,
+            } => {
+                let why = match changes.as_deref() {
+                    Some(list) if !list.is_empty() => {
+                        let list: Vec<String> = list.iter().map(ToString::to_string).collect();
+                        format!("{reason}: {}", list.join("; "))
+                    }
+                    _ => reason.clone(),
+                };
+                self.recreate(service, old_id, old_name, spec, &why).await
+            }
             ContainerStep::Restart { id, name, reason } => {
                 let number = self.tracker.number_of(service, id);
                 self.tracker.track(service, number, id);
