@@ -67,7 +67,14 @@ pub enum ComposedCommand {
         volumes: bool,
     },
     /// Print what `up` would change, touching nothing
-    Plan(ProjectArgs),
+    Plan {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// One JSON document, for scripts: every action, and for each recreate the fields that
+        /// changed (secret values hidden)
+        #[arg(long)]
+        json: bool,
+    },
     /// List the project's containers
     Ps(ProjectArgs),
 }

@@ -316,7 +316,7 @@ pub async fn down(args: &ProjectArgs, volumes: bool) -> ExitCode {
 }
 
 /// `plan`: print what `up` would change, touching nothing.
-pub async fn plan(args: &ProjectArgs) -> ExitCode {
+pub async fn plan(args: &ProjectArgs, json: bool) -> ExitCode {
     let Some((loaded, engine)) = project_and_engine(args).await else {
         return ExitCode::FAILURE;
     };
@@ -326,7 +326,11 @@ pub async fn plan(args: &ProjectArgs) -> ExitCode {
     for w in unnamed_data_warnings(&engine, &loaded.project).await {
         eprintln!("{w}");
     }
-    print!("{}", crate::plan::plan(&loaded.project, &observed));
+    let plan = crate::plan::plan(&loaded.project, &observed);
+    match json {
+        true => println!("{}", serde_json::to_string_pretty(&plan.summary()).unwrap_or_default()),
+        false => print!("{plan}"),
+    }
     ExitCode::SUCCESS
 }
 

@@ -8,6 +8,7 @@
 pub mod args;
 pub mod build_context;
 pub mod bus;
+pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod ctl;

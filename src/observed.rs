@@ -29,6 +29,8 @@ pub struct ObservedContainer {
     pub number: u32,
     /// composed's config hash label; `None` for containers composed did not create.
     pub hash: Option<String>,
+    /// The configuration it was created from (`composed.service-config`), if recorded.
+    pub config: Option<String>,
     pub image_id: String,
     pub state: ContainerState,
     pub health: Option<Health>,

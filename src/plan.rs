@@ -84,6 +84,8 @@ pub enum ContainerStep {
         old_name: String,
         spec: Box<ContainerSpec>,
         reason: String,
+        /// The fields that changed, where the old container recorded its configuration.
+        changes: Option<Vec<crate::changes::Change>>,
     },
     Restart {
         id: String,
@@ -278,7 +280,11 @@ fn plan_service(
         }
         let image_changed = present.is_some_and(|id| *id != current.image_id)
             || matches!(step.image, ImageStep::Pull(_) | ImageStep::Build(_)) && present.is_none();
-        let reason = if current.hash.as_deref() != Some(&spec.hash) {
+        let config_changed = current.hash.as_deref() != Some(&spec.hash);
+        let changes = config_changed
+            .then(|| crate::changes::between(current.config.as_deref(), service))
+            .flatten();
+        let reason = if config_changed {
             Some("its configuration changed".to_string())
         } else if image_changed && present.is_some() {
             Some("its image changed".to_string())
@@ -294,6 +300,7 @@ fn plan_service(
                 old_name: name,
                 spec: Box::new(spec),
                 reason,
+                changes,
             },
             (None, ContainerState::Running) => match &restart_because {
                 Some(reason) => ContainerStep::Restart {
@@ -316,6 +323,51 @@ fn plan_service(
         });
     }
     step
+}
+
+impl Plan {
+    /// The plan for scripts (`composed plan --json`): every action, each recreate with the
+    /// fields that changed (secret values hidden).
+    pub fn summary(&self) -> serde_json::Value {
+        use serde_json::json;
+        let services: Vec<serde_json::Value> = self
+            .services
+            .iter()
+            .map(|s| {
+                let image = match &s.image {
+                    ImageStep::Present(i) => json!({"action": "keep", "image": i}),
+                    ImageStep::Pull(i) => json!({"action": "pull", "image": i}),
+                    ImageStep::Build(i) => json!({"action": "build", "image": i}),
+                    ImageStep::Missing(i) => json!({"action": "missing", "image": i}),
+                };
+                let containers: Vec<serde_json::Value> = s.containers.iter().map(container_summary).collect();
+                json!({"service": s.service, "error": s.error, "image": image, "containers": containers})
+            })
+            .collect();
+        json!({
+            "project": self.project,
+            "up_to_date": self.is_noop(),
+            "networks": self.networks.iter().map(|n| &n.name).collect::<Vec<_>>(),
+            "volumes": self.volumes.iter().map(|v| &v.name).collect::<Vec<_>>(),
+            "removals": self.removals.iter().map(|r| json!({"container": r.name, "reason": r.reason})).collect::<Vec<_>>(),
+            "services": services,
+        })
+    }
+}
+
+fn container_summary(c: &ContainerStep) -> serde_json::Value {
+    use serde_json::json;
+    match c {
+        ContainerStep::Keep { name, .. } => json!({"action": "keep", "container": name}),
+        ContainerStep::Start { name, .. } => json!({"action": "start", "container": name}),
+        ContainerStep::Create { spec } => json!({"action": "create", "container": spec.name}),
+        ContainerStep::Recreate {
+            spec, reason, changes, ..
+        } => json!({"action": "recreate", "container": spec.name, "reason": reason, "changes": changes}),
+        ContainerStep::Restart { name, reason, .. } => {
+            json!({"action": "restart", "container": name, "reason": reason})
+        }
+    }
 }
 
 impl fmt::Display for Plan {
@@ -366,8 +418,13 @@ impl fmt::Display for Plan {
                     ContainerStep::Keep { name, .. } => writeln!(f, "    keep {name}")?,
                     ContainerStep::Start { name, .. } => writeln!(f, "    start {name}")?,
                     ContainerStep::Create { spec } => writeln!(f, "    create {}", spec.name)?,
-                    ContainerStep::Recreate { spec, reason, .. } => {
-                        writeln!(f, "    recreate {} ({reason})", spec.name)?
+                    ContainerStep::Recreate {
+                        spec, reason, changes, ..
+                    } => {
+                        writeln!(f, "    recreate {} ({reason})", spec.name)?;
+                        for change in changes.iter().flatten() {
+                            writeln!(f, "      {change}")?;
+                        }
                     }
                     ContainerStep::Restart { name, reason, .. } => writeln!(f, "    restart {name} ({reason})")?,
                 }
@@ -395,6 +452,7 @@ mod tests {
             for n in 1..=s.replicas() as u32 {
                 let spec = spec::container_spec(p, s, n).unwrap();
                 o.containers.push(ObservedContainer {
+                    config: None,
                     id: format!("id-{}-{n}", s.name),
                     name: spec.name,
                     service: s.name.clone(),

@@ -273,9 +273,11 @@ pub fn container_spec(project: &Project, service: &Service, number: u32) -> Resu
         }),
         ..Default::default()
     };
+    // The hash first: the labels below describe it, they are not part of it.
     let hash = config_hash(&body, &extra_networks);
     if let Some(labels) = body.labels.as_mut() {
         labels.insert(CONFIG_HASH.into(), hash.clone());
+        labels.insert(identity::SERVICE_CONFIG.into(), crate::changes::record(service));
     }
     Ok(ContainerSpec {
         name,

@@ -411,3 +411,40 @@ fn check_and_plan_warn_when_an_image_volume_has_no_named_volume() {
         assert!(err.contains("db-data:/data"), "{err}");
     }
 }
+
+#[test]
+fn plan_names_the_fields_that_changed_with_secret_values_hidden() {
+    if !engine() {
+        return;
+    }
+    let file = |image: &str, secret: &str| {
+        format!("services:\n  app:\n    image: {image}\n    environment: {{SECRET: {secret}, PLAIN: same}}\n")
+    };
+    let f = Fixture::new("ctest-why", &file("composed-test/server:1", "hunter2"));
+    f.up();
+    f.write(&file("composed-test/server:1", "swordfish"));
+    let (code, out, err) = f.composed(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    let why: Vec<&str> = out.lines().skip_while(|l| !l.contains("recreate")).skip(1).collect();
+    assert_eq!(why, ["      environment.SECRET: (changed; values hidden)"], "{out}");
+    let (_, json, _) = f.composed(&["plan", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let changes = &v["services"][0]["containers"][0]["changes"];
+    assert_eq!(
+        changes,
+        &serde_json::json!([{"field": "environment.SECRET", "old": "hidden", "new": "hidden"}]),
+        "{json}"
+    );
+    for text in [&out, &json, &err] {
+        assert!(!text.contains("hunter2") && !text.contains("swordfish"), "{text}");
+    }
+
+    f.write(&file("composed-test/busybox:1", "hunter2"));
+    let (_, out, _) = f.composed(&["plan"]);
+    let why: Vec<&str> = out.lines().skip_while(|l| !l.contains("recreate")).skip(1).collect();
+    assert_eq!(
+        why,
+        ["      image: composed-test/server:1 → composed-test/busybox:1"],
+        "{out}"
+    );
+}

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Command::Config { project, format } => cli::config(&project, format),
         Command::Up { project, wait } => runtime().block_on(cli::up(&project, wait)),
         Command::Down { project, volumes } => runtime().block_on(cli::down(&project, volumes)),
-        Command::Plan(project) => runtime().block_on(cli::plan(&project)),
+        Command::Plan { project, json } => runtime().block_on(cli::plan(&project, json)),
         Command::Ps(project) => runtime().block_on(cli::ps(&project)),
     }
 }
