@@ -261,6 +261,8 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
         start_exited: true,
         held: Default::default(),
         wait,
+        // As `docker compose up`: a failed recreate is reported, not undone.
+        rollback: false,
     };
     let report = match reconcile_once(&engine, project, &pass, |_| {}, &print_progress).await {
         Ok(Reconciled {

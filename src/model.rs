@@ -198,6 +198,13 @@ pub struct ComposedSettings {
     /// Restart the container when its healthcheck reports it unhealthy. Default: on for services
     /// that have a restart policy.
     pub restart_on_unhealthy: Option<bool>,
+    /// Put the previous container back when an edit's new one does not come up. Default: on.
+    pub rollback: Option<bool>,
+    /// How long a new container with a healthcheck has to become healthy. Default: its
+    /// healthcheck's start_period + interval × retries, at least 30 s.
+    pub ready_within: Option<Duration>,
+    /// How long a new container without a healthcheck has to keep running. Default: 5 s.
+    pub stable_for: Option<Duration>,
 }
 
 /// Seconds the engine waits after the stop signal before it kills a container (Docker's and
@@ -216,6 +223,29 @@ impl Service {
         self.healthcheck
             .as_ref()
             .is_some_and(|h| !h.disable && h.test.first().is_some_and(|t| t != "NONE"))
+    }
+
+    /// How long an edit's new container has to prove itself before the old one is let go:
+    /// with a healthcheck, to become healthy (`x-composed.ready-within`, else start_period +
+    /// interval × retries with Docker's defaults, at least 30 s); without one, to keep running
+    /// (`x-composed.stable-for`, else 5 s).
+    pub fn proving_window(&self) -> Duration {
+        if !self.has_healthcheck() {
+            return self.composed.stable_for.unwrap_or(Duration::from_secs(5));
+        }
+        if let Some(d) = self.composed.ready_within {
+            return d;
+        }
+        let h = self.healthcheck.as_ref();
+        let interval = h.and_then(|h| h.interval).unwrap_or(Duration::from_secs(30));
+        let retries = h.and_then(|h| h.retries).unwrap_or(3).min(u32::MAX as u64) as u32;
+        let start = h.and_then(|h| h.start_period).unwrap_or_default();
+        (start + interval * retries).max(Duration::from_secs(30))
+    }
+
+    /// Whether composed puts the previous container back when an edit's new one fails.
+    pub fn rolls_back(&self) -> bool {
+        self.composed.rollback.unwrap_or(true)
     }
 
     /// How many containers the service runs.

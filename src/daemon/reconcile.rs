@@ -58,6 +58,7 @@ impl<E: Engine> Daemon<E> {
             start_exited: ticket.start_exited,
             held: managed.runtime.held_services(),
             wait: true,
+            rollback: true,
         };
         self.spawn_reconcile(project, pass, ticket);
     }

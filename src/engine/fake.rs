@@ -3,9 +3,11 @@
 //! `"start web-1"`...), events sent to every stream opened before them, and failures scripted
 //! per call. Time is tokio's, so tests run on paused time.
 //!
-//! A started container runs until it is stopped; one whose service is marked
-//! [`FakeEngine::healthy_after`] reports healthy that long after its start, one marked
-//! [`FakeEngine::exits_after`] dies with its code.
+//! A started container runs until it is stopped; one created while its service is marked
+//! [`FakeEngine::healthy_after`] reports healthy that long after each start, one created while
+//! it is marked [`FakeEngine::exits_after`] dies with its code. Containers created before a mark
+//! changes keep the behaviour they were created with (an edit's new container can misbehave
+//! while the old one is fine).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -35,6 +37,8 @@ pub struct FakeContainer {
     pub image_id: String,
     /// Volumes mounted, as the engine resolves them: anonymous ones get a generated name.
     pub mounts: Vec<VolumeMount>,
+    healthy_after: Option<Duration>,
+    exits_after: Option<(Duration, i64)>,
     pub running: bool,
     pub health: Option<Health>,
     pub created: i64,
@@ -95,14 +99,24 @@ impl FakeEngine {
             .push(message.to_string());
     }
 
-    /// Containers of `service` report healthy `after` their start.
+    /// Containers of `service` created from now on report healthy `after` each start.
     pub fn healthy_after(&self, service: &str, after: Duration) {
         self.state().healthy_after.insert(service.to_string(), after);
     }
 
-    /// Containers of `service` exit with `code` `after` their start.
+    /// Containers of `service` created from now on never report healthy.
+    pub fn never_healthy(&self, service: &str) {
+        self.state().healthy_after.remove(service);
+    }
+
+    /// Containers of `service` created from now on exit with `code` `after` each start.
     pub fn exits_after(&self, service: &str, after: Duration, code: i64) {
         self.state().exits_after.insert(service.to_string(), (after, code));
+    }
+
+    /// Containers of `service` created from now on keep running.
+    pub fn keeps_running(&self, service: &str) {
+        self.state().exits_after.remove(service);
     }
 
     /// Gives an image `VOLUME`s (the engine mounts an anonymous volume at each one the
@@ -182,19 +196,12 @@ impl FakeEngine {
         self.state().containers.get(id).cloned()
     }
 
-    /// After a start: the scripted health and exit, on tokio's clock.
+    /// After a start: the container's scripted health and exit, on tokio's clock.
     fn schedule_after_start(&self, c: &FakeContainer) {
-        let (healthy, exits) = {
-            let st = self.state();
-            (
-                st.healthy_after.get(&c.service).copied(),
-                st.exits_after.get(&c.service).copied(),
-            )
-        };
-        if let Some(after) = healthy {
+        if let Some(after) = c.healthy_after {
             self.later(c.id.clone(), after, None);
         }
-        if let Some((after, code)) = exits {
+        if let Some((after, code)) = c.exits_after {
             self.later(c.id.clone(), after, Some(code));
         }
     }
@@ -377,6 +384,11 @@ impl Engine for FakeEngine {
             .cloned()
             .unwrap_or_default();
         let mounts = resolve_mounts(&mut st, spec, &image);
+        let service = labels.get(identity::SERVICE).cloned().unwrap_or_default();
+        let (healthy_after, exits_after) = (
+            st.healthy_after.get(&service).copied(),
+            st.exits_after.get(&service).copied(),
+        );
         let container = FakeContainer {
             id: id.clone(),
             name: spec.name.clone(),
@@ -387,6 +399,8 @@ impl Engine for FakeEngine {
             config: labels.get(identity::SERVICE_CONFIG).cloned(),
             image_id,
             mounts,
+            healthy_after,
+            exits_after,
             running: false,
             health: None,
             created: st.clock,

@@ -10,6 +10,7 @@
 //! [`reconcile_once`] is the one observe → plan → apply pass that `composed up` and the daemon
 //! share.
 
+mod rollback;
 mod stop;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ use crate::model::{Condition, Project};
 use crate::observed::Observed;
 use crate::plan::{ContainerStep, ImageStep, Plan, ServiceStep, Wait};
 use crate::state::ServiceState;
+use rollback::StepError;
 pub use stop::{DownReport, down, stop, stop_levels};
 use tracker::Tracker;
 
@@ -33,12 +35,17 @@ pub struct Options {
     /// Also wait until every service is ready: healthy where it has a healthcheck, running
     /// otherwise, exited 0 for one-shot services.
     pub wait: bool,
+    /// A recreate keeps the old container until the new one proved itself, and puts it back
+    /// when it did not (see `rollback.rs`); a failed pull or build leaves the old ones running.
+    pub rollback: bool,
 }
 
 /// How an apply came out.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub services: BTreeMap<String, ServiceState>,
+    /// Services whose edit was refused, and why: they run their previous containers.
+    pub rolled_back: BTreeMap<String, String>,
     /// Problems outside any one service (networks, volumes, removals).
     pub errors: Vec<String>,
 }
@@ -69,6 +76,8 @@ pub struct Pass {
     /// Follow the services until they are ready (or cannot be). With `start_exited` too, this
     /// happens even when nothing changes, so the report says where each service stands.
     pub wait: bool,
+    /// Recreates prove themselves and are undone when they fail ([`Options::rollback`]).
+    pub rollback: bool,
 }
 
 /// What a reconcile pass did.
@@ -99,7 +108,10 @@ pub async fn reconcile_once<E: Engine>(
     if !plan.is_noop() {
         engine.check_version().await?;
     }
-    let options = Options { wait: pass.wait };
+    let options = Options {
+        wait: pass.wait,
+        rollback: pass.rollback,
+    };
     let report = apply(engine, project, &observed, plan, options, progress).await;
     let observed = engine.observe(&project.name).await?;
     Ok(Reconciled {
@@ -129,6 +141,8 @@ pub async fn apply<E: Engine>(
         project,
         tracker: tracker.clone(),
         progress,
+        rollback: options.rollback,
+        rolled_back: std::sync::Mutex::new(BTreeMap::new()),
     };
     let mut report = Report::default();
     let (created, removed) = run.prepare(&plan).await;
@@ -150,6 +164,7 @@ pub async fn apply<E: Engine>(
             .services
             .insert(step.service.clone(), tracker.state(&step.service));
     }
+    report.rolled_back = run.rolled_back.into_inner().unwrap_or_default();
     report
 }
 
@@ -173,6 +188,8 @@ struct Run<'a, E: Engine> {
     project: &'a Project,
     tracker: std::sync::Arc<Tracker>,
     progress: Progress<'a>,
+    rollback: bool,
+    rolled_back: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl<E: Engine> Run<'_, E> {
@@ -220,20 +237,35 @@ impl<E: Engine> Run<'_, E> {
             return;
         }
         let result = match self.image(name, &step.image).await {
-            Ok(()) => join_all(step.containers.iter().map(|c| self.container(name, c)))
-                .await
-                .into_iter()
-                .collect::<Result<Vec<()>, EngineError>>()
-                .map(|_| ()),
-            Err(e) => Err(e),
+            Ok(()) => self.containers(name, &step.containers).await,
+            // An edit whose image cannot be had leaves the running containers alone.
+            Err(e) if self.rollback && runs_already(&step.containers) => Err(StepError::Kept(e.to_string())),
+            Err(e) => Err(StepError::Failed(e)),
         };
         match result {
             Ok(()) => self.tracker.started(name),
-            Err(e) => {
-                (self.progress)(name, &format!("failed: {e}"));
-                self.tracker.fail(name, e.to_string());
+            Err(StepError::Kept(reason)) => {
+                if let Ok(mut r) = self.rolled_back.lock() {
+                    r.insert(name.clone(), reason);
+                }
+                self.tracker.started(name);
+            }
+            Err(StepError::Failed(e)) => self.tracker.fail(name, e.to_string()),
+        }
+    }
+
+    /// Every container step of a service; the first failure wins, then a refused edit.
+    async fn containers(&self, name: &str, steps: &[ContainerStep]) -> Result<(), StepError> {
+        let results = join_all(steps.iter().map(|c| self.container(name, c))).await;
+        let mut kept = None;
+        for r in results {
+            match r {
+                Ok(()) => {}
+                Err(StepError::Failed(e)) => return Err(StepError::Failed(e)),
+                Err(StepError::Kept(reason)) => kept = Some(reason),
             }
         }
+        kept.map_or(Ok(()), |reason| Err(StepError::Kept(reason)))
     }
 
     /// Waits for every dependency; a required one that cannot hold fails the service.
@@ -267,7 +299,7 @@ impl<E: Engine> Run<'_, E> {
         }
     }
 
-    async fn container(&self, service: &str, step: &ContainerStep) -> Result<(), EngineError> {
+    async fn container(&self, service: &str, step: &ContainerStep) -> Result<(), StepError> {
         let e = self.engine;
         match step {
             ContainerStep::Keep { .. } => Ok(()),
@@ -299,7 +331,10 @@ impl<E: Engine> Run<'_, E> {
                     }
                     _ => reason.clone(),
                 };
-                self.recreate(service, old_id, old_name, spec, &why).await
+                match self.rollback && self.project.services[service].rolls_back() {
+                    true => self.recreate_verified(service, old_id, old_name, spec, &why).await,
+                    false => Ok(self.recreate(service, old_id, old_name, spec, &why).await?),
+                }
             }
             ContainerStep::Restart { id, name, reason } => {
                 let number = self.tracker.number_of(service, id);
@@ -419,6 +454,11 @@ impl<E: Engine> Run<'_, E> {
             }
         }
     }
+}
+
+/// Whether a service's steps keep or replace containers that exist (not only create new ones).
+fn runs_already(steps: &[ContainerStep]) -> bool {
+    steps.iter().any(|c| !matches!(c, ContainerStep::Create { .. }))
 }
 
 /// The name a container is parked under while its replacement is created.

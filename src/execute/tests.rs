@@ -14,9 +14,19 @@ fn quiet(_: &str, _: &str) {}
 
 /// Plans against what the fake has and applies, waiting for readiness.
 async fn up(engine: &FakeEngine, p: &Project) -> Report {
+    apply_with(engine, p, false).await
+}
+
+/// [`up`] as the daemon applies: a recreate proves itself and is undone when it fails.
+async fn hot_reload(engine: &FakeEngine, p: &Project) -> Report {
+    apply_with(engine, p, true).await
+}
+
+async fn apply_with(engine: &FakeEngine, p: &Project, rollback: bool) -> Report {
     let observed = engine.observe(&p.name).await.unwrap();
     let plan = crate::plan::plan(p, &observed);
-    apply(engine, p, &observed, plan, Options { wait: true }, &quiet).await
+    let options = Options { wait: true, rollback };
+    apply(engine, p, &observed, plan, options, &quiet).await
 }
 
 fn position(calls: &[String], call: &str) -> usize {
@@ -190,4 +200,141 @@ async fn a_recreate_keeps_the_anonymous_volumes_image_volumes_included() {
         v
     };
     assert_eq!(names(&after), names(&before), "the same volumes at the same paths");
+}
+
+/// A running `web` (the first configuration) and the same service edited.
+async fn running_web(engine: &FakeEngine) -> (Project, String) {
+    engine.add_image("busybox");
+    assert!(up(engine, &project(WEB)).await.ok());
+    let old = engine.containers()["p-web-1"].id.clone();
+    engine.take_calls();
+    (project(&WEB.replace("'1'", "'2'")), old)
+}
+
+/// The old container runs under its own name and nothing else is left.
+fn assert_rolled_back(engine: &FakeEngine, report: &Report, old: &str, why: &str) {
+    let reason = report.rolled_back.get("web").unwrap_or_else(|| panic!("{report:?}"));
+    assert!(reason.contains(why), "{reason}");
+    assert_eq!(report.services["web"], ServiceState::Running, "running, not failed");
+    let containers = engine.containers();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert_eq!(containers["p-web-1"].id, old);
+    assert!(containers["p-web-1"].running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_the_engine_refuses_at_create_leaves_the_old_container_running() {
+    let engine = FakeEngine::new();
+    let (edited, old) = running_web(&engine).await;
+    engine.fail("create p-web-1", "invalid reference format");
+    let report = hot_reload(&engine, &edited).await;
+    assert_rolled_back(
+        &engine,
+        &report,
+        &old,
+        "the engine refused the new container: invalid reference format",
+    );
+    assert!(
+        !engine.take_calls().iter().any(|c| c.starts_with("stop")),
+        "never stopped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_container_that_cannot_start_is_replaced_by_the_old_one() {
+    let engine = FakeEngine::new();
+    let (edited, old) = running_web(&engine).await;
+    engine.fail("start p-web-1", "port is already allocated");
+    let report = hot_reload(&engine, &edited).await;
+    assert_rolled_back(
+        &engine,
+        &report,
+        &old,
+        "could not be started: port is already allocated",
+    );
+    let parked = parked_name(&old, "p-web-1");
+    let calls = engine.take_calls();
+    assert_eq!(
+        calls[1..],
+        [
+            format!("rename p-web-1 {parked}"),
+            "create p-web-1".to_string(),
+            format!("stop {parked}"),
+            "start p-web-1".to_string(),
+            "stop p-web-1".to_string(),
+            "remove p-web-1".to_string(),
+            format!("rename {parked} p-web-1"),
+            "start p-web-1".to_string(),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_container_that_exits_at_once_is_rolled_back() {
+    let engine = FakeEngine::new();
+    let (edited, old) = running_web(&engine).await;
+    engine.exits_after("web", Duration::from_millis(200), 127);
+    let report = hot_reload(&engine, &edited).await;
+    assert_rolled_back(&engine, &report, &old, "exited with code 127 before it was ready");
+}
+
+const DB: &str = "name: p
+services:
+  db:
+    image: busybox
+    environment: {V: '1'}
+    healthcheck: {test: [CMD, 'true'], interval: 1s, retries: 3}
+    x-composed: {ready-within: 40s}
+";
+
+#[tokio::test(start_paused = true)]
+async fn a_healthcheck_that_never_passes_is_rolled_back_at_its_deadline() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    engine.healthy_after("db", Duration::from_secs(1));
+    assert!(up(&engine, &project(DB)).await.ok());
+    let old = engine.containers()["p-db-1"].id.clone();
+    engine.never_healthy("db");
+    let started = tokio::time::Instant::now();
+    let report = hot_reload(&engine, &project(&DB.replace("'1'", "'2'"))).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(40),
+        "the deadline is waited out"
+    );
+    let reason = &report.rolled_back["db"];
+    assert!(reason.contains("was not healthy within 40s"), "{reason}");
+    assert_eq!(
+        report.services["db"],
+        ServiceState::Healthy,
+        "the old one is healthy again"
+    );
+    assert_eq!(engine.containers()["p-db-1"].id, old);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_good_edit_replaces_the_old_container_once_the_new_one_proved_itself() {
+    let engine = FakeEngine::new();
+    let (edited, old) = running_web(&engine).await;
+    let started = tokio::time::Instant::now();
+    let report = hot_reload(&engine, &edited).await;
+    assert!(report.ok() && report.rolled_back.is_empty(), "{report:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "proved for 5 s before the old one goes"
+    );
+    let containers = engine.containers();
+    assert_eq!(containers.len(), 1);
+    assert_ne!(containers["p-web-1"].id, old);
+    let parked = parked_name(&old, "p-web-1");
+    assert_eq!(engine.take_calls().last(), Some(&format!("remove {parked}")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_whose_image_cannot_be_pulled_leaves_the_service_running() {
+    let engine = FakeEngine::new();
+    let (_, old) = running_web(&engine).await;
+    engine.fail("pull missing:1", "manifest unknown");
+    let edited = project(&WEB.replace("busybox", "missing:1"));
+    let report = hot_reload(&engine, &edited).await;
+    assert_rolled_back(&engine, &report, &old, "manifest unknown");
 }

@@ -162,6 +162,13 @@ impl Tracker {
         });
     }
 
+    /// One container as the events report it: (running, health, exit code once it exited).
+    pub fn container(&self, service: &str, number: u32) -> Option<(bool, Option<Health>, Option<i64>)> {
+        let map = self.services.lock().ok()?;
+        let c = map.get(service)?.containers.get(&number)?;
+        Some((c.running, c.health, c.exited))
+    }
+
     /// A receiver woken at every change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()

@@ -462,5 +462,8 @@ decode_struct! {
     /// A service's `x-composed` block: composed's own settings.
     pub struct RawComposedSettings {
         restart_on_unhealthy: bool = "restart-on-unhealthy",
+        rollback: bool = "rollback",
+        ready_within: Spanned<String> = "ready-within",
+        stable_for: Spanned<String> = "stable-for",
     }
 }

@@ -361,9 +361,19 @@ impl ServiceConversion<'_, '_> {
         let mut cx = crate::load::decode::Cx::new(self.diags);
         cx.push(format!("services.{}.x-composed", self.name));
         let raw = <RawComposedSettings as crate::load::decode::Decode>::decode(&entry.value, &mut cx);
-        let raw = raw.unwrap_or_default();
+        let RawComposedSettings {
+            restart_on_unhealthy,
+            rollback,
+            ready_within,
+            stable_for,
+            loc: _,
+            extensions: _,
+        } = raw.unwrap_or_default();
         ComposedSettings {
-            restart_on_unhealthy: raw.restart_on_unhealthy,
+            restart_on_unhealthy,
+            rollback,
+            ready_within: self.duration(ready_within, "x-composed.ready-within"),
+            stable_for: self.duration(stable_for, "x-composed.stable-for"),
         }
     }
 }
