@@ -260,6 +260,7 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
     let pass = Pass {
         start_exited: true,
         held: Default::default(),
+        pinned: Default::default(),
         wait,
         // As `docker compose up`: a failed recreate is reported, not undone.
         rollback: false,

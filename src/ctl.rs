@@ -123,7 +123,7 @@ async fn call(client: &Client, target: &Target, verb: &str) -> Result<(), String
 
 /// `composectl ps`: one row per service.
 pub fn table(services: &[ServiceView], now: u64) -> String {
-    let mut rows: Vec<[String; 7]> = vec![[
+    let mut rows: Vec<[String; 8]> = vec![[
         "PROJECT".into(),
         "SERVICE".into(),
         "STATE".into(),
@@ -131,6 +131,7 @@ pub fn table(services: &[ServiceView], now: u64) -> String {
         "RESTARTS".into(),
         "PORTS".into(),
         "SINCE".into(),
+        "NOTE".into(),
     ]];
     for s in services {
         rows.push([
@@ -149,9 +150,13 @@ pub fn table(services: &[ServiceView], now: u64) -> String {
                 s.ports.join(", ")
             },
             ago(s.since, now),
+            match s.rollback.as_str() {
+                "" => String::new(),
+                why => format!("rolled back: {why}"),
+            },
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..8)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -160,7 +165,7 @@ pub fn table(services: &[ServiceView], now: u64) -> String {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                if i == 6 {
+                if i == 7 {
                     c.clone()
                 } else {
                     format!("{c:<w$}", w = widths[i])
@@ -354,24 +359,29 @@ mod tests {
             image: "redis:4".into(),
             ports: ports.iter().map(|p| p.to_string()).collect(),
             since,
+            rollback: String::new(),
         }
     }
 
     #[test]
     fn the_table_aligns_columns_and_fills_blanks() {
         let now = 1_000_000_000_000;
+        let mut rolled_back = view("db", "running", "", &[], now - 60_000_000);
+        rolled_back.rollback = "the new container exited with code 1 before it was ready".into();
         let t = table(
             &[
                 view("redis-server", "running", "healthy", &[], now - 5_000_000),
                 view("ui", "restarting", "", &["8080->80/tcp"], now - 7_200_000_000),
+                rolled_back,
             ],
             now,
         );
         assert_eq!(
             t,
-            "PROJECT  SERVICE       STATE       HEALTH   RESTARTS  PORTS         SINCE\n\
+            "PROJECT  SERVICE       STATE       HEALTH   RESTARTS  PORTS         SINCE   NOTE\n\
              yelb     redis-server  running     healthy  2         -             5s ago\n\
-             yelb     ui            restarting  -        2         8080->80/tcp  2h ago\n"
+             yelb     ui            restarting  -        2         8080->80/tcp  2h ago\n\
+             yelb     db            running     -        2         -             1m ago  rolled back: the new container exited with code 1 before it was ready\n"
         );
     }
 

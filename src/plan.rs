@@ -124,6 +124,35 @@ impl Plan {
         }
     }
 
+    /// Keeps `services` on the containers they run (an edit of theirs was rolled back): no image
+    /// work, no create or recreate; a container that exited is started again.
+    pub fn pin(&mut self, services: &BTreeSet<String>, observed: &Observed) {
+        let running = |id: &str| {
+            observed
+                .containers
+                .iter()
+                .any(|c| c.id == id && c.state == ContainerState::Running)
+        };
+        for step in self.services.iter_mut().filter(|s| services.contains(&s.service)) {
+            step.image = ImageStep::Present(step.image.name().to_string());
+            step.containers = std::mem::take(&mut step.containers)
+                .into_iter()
+                .filter_map(|c| match c {
+                    ContainerStep::Recreate { old_id, old_name, .. } if running(&old_id) => Some(ContainerStep::Keep {
+                        id: old_id,
+                        name: old_name,
+                    }),
+                    ContainerStep::Recreate { old_id, old_name, .. } => Some(ContainerStep::Start {
+                        id: old_id,
+                        name: old_name,
+                    }),
+                    ContainerStep::Create { .. } => None,
+                    other => Some(other),
+                })
+                .collect();
+        }
+    }
+
     /// True when applying the plan would not make a single create, start, stop or remove call.
     pub fn is_noop(&self) -> bool {
         self.networks.is_empty()

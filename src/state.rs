@@ -166,6 +166,8 @@ pub struct ServiceStatus {
     pub containers: u32,
     pub image: String,
     pub ports: Vec<Port>,
+    /// Why its last edit was rolled back: it runs its previous configuration.
+    pub rollback: Option<String>,
 }
 
 /// One project, as everything outside the daemon sees it.

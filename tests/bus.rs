@@ -6,11 +6,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use support::bus::{Ctl, bus_config};
 use support::{KillOnDrop, inspect, wait_until};
 
 const PROJECT: &str = r#"
@@ -33,83 +34,12 @@ services:
     restart: always
 "#;
 
-/// A system-like bus: the same default-deny rules as Debian's system.conf, plus our policy.
-fn bus_config(socket: &Path) -> String {
-    let policy = support::repo().join("packaging/dbus/io.composed.Composed1.conf");
-    format!(
-        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <include>{}</include>
-</busconfig>
-"#,
-        socket.display(),
-        policy.display()
-    )
+trait BustestViews {
+    fn services(&self) -> Vec<serde_json::Value>;
+    fn service(&self, name: &str) -> serde_json::Value;
 }
 
-struct Ctl {
-    address: String,
-}
-
-impl Ctl {
-    /// Runs composectl as root; returns (exit code, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        self.run_as(None, args)
-    }
-
-    /// Runs composectl, as the user and group id `as_user` when given (no supplementary groups).
-    fn run_as(&self, as_user: Option<(&Path, u32)>, args: &[&str]) -> (i32, String, String) {
-        let mut command = match as_user {
-            Some((bin, id)) => {
-                let mut c = Command::new("setpriv");
-                c.args([
-                    format!("--reuid={id}"),
-                    format!("--regid={id}"),
-                    "--clear-groups".to_string(),
-                    "--".to_string(),
-                ])
-                .arg(bin);
-                c
-            }
-            None => Command::new(support::composectl_bin()),
-        };
-        let out = command
-            .args(args)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "composectl {args:?}: {out}{err}");
-        out
-    }
-
+impl BustestViews for Ctl {
     fn services(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.ok(&["ps", "--json", "bustest"])).unwrap()
     }
@@ -203,7 +133,9 @@ fn the_api_shows_follows_and_steers_a_project() {
     let header = table.lines().next().unwrap();
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        ["PROJECT", "SERVICE", "STATE", "HEALTH", "RESTARTS", "PORTS", "SINCE"]
+        [
+            "PROJECT", "SERVICE", "STATE", "HEALTH", "RESTARTS", "PORTS", "SINCE", "NOTE"
+        ]
     );
     assert!(
         table

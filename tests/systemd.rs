@@ -170,6 +170,24 @@ fn composed_runs_a_project_as_a_systemd_service() {
             .contains("the edit was refused")
     );
     assert_eq!(inspect("yelb-yelb-appserver-1", "{{.Id}}"), app);
+
+    // An edit whose new container exits at once is rolled back: the appserver keeps running
+    // its previous container, and STATUS says so.
+    write_project(&YELB.replace(
+        "environment: {RACK_ENV: test}",
+        "environment: {RACK_ENV: test}\n    command: [sh, -c, 'exit 3']\n    x-composed: {stable-for: 2s}",
+    ));
+    wait_until("STATUS shows the rollback", Duration::from_secs(30), || {
+        in_box("systemctl status composed@yelb --no-pager")
+            .1
+            .contains("yelb-appserver rolled back: the new container exited with code 3")
+    });
+    assert_eq!(
+        inspect("yelb-yelb-appserver-1", "{{.Id}}"),
+        app,
+        "the previous container runs"
+    );
+    assert_eq!(inspect("yelb-yelb-appserver-1", "{{.State.Running}}"), "true");
     write_project(&YELB.replace("RACK_ENV: test", "RACK_ENV: production"));
 
     // kill -9 of composed: systemd restarts it and it adopts the running containers.

@@ -114,6 +114,8 @@ pub struct ServiceView {
     /// When `state` or `health` last changed, in microseconds since the epoch (as systemd's
     /// `*Timestamp` properties).
     pub since: u64,
+    /// Why its last edit was rolled back (it runs its previous configuration), or empty.
+    pub rollback: String,
 }
 
 /// What a client asks the daemon loop to do.

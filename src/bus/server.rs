@@ -333,6 +333,12 @@ impl ServiceObject {
         self.get(|v| v.last_exit_reason.clone())
     }
 
+    /// Why its last edit was rolled back (it runs its previous configuration), or empty.
+    #[zbus(property)]
+    fn rollback(&self) -> String {
+        self.get(|v| v.rollback.clone())
+    }
+
     #[zbus(property)]
     fn container_id(&self) -> String {
         self.get(|v| v.container_id.clone())
@@ -385,6 +391,7 @@ fn service_properties(v: &ServiceView) -> Vec<(&'static str, Value<'static>)> {
         ("Image", Value::from(v.image.clone())),
         ("Ports", Value::from(v.ports.clone())),
         ("Since", Value::from(v.since)),
+        ("Rollback", Value::from(v.rollback.clone())),
     ]
 }
 

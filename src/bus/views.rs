@@ -53,6 +53,7 @@ pub fn service_view(s: &ServiceStatus) -> ServiceView {
         image: s.image.clone(),
         ports: s.ports.iter().map(port_words).collect(),
         since: 0,
+        rollback: s.rollback.clone().unwrap_or_default(),
     }
 }
 

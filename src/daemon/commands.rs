@@ -22,7 +22,12 @@ impl<E: Engine> Daemon<E> {
         match op {
             Op::Reload => {
                 self.reload(true);
-                let _ = reply.send(self.reload_outcome(&project));
+                match self.reload_outcome(&project) {
+                    Ok(_) => self.answer_after_reconciles(&project, reply),
+                    Err(refused) => {
+                        let _ = reply.send(Err(refused));
+                    }
+                }
                 return;
             }
             Op::Reexec => return self.begin_reexec(Some(reply)),
@@ -65,6 +70,39 @@ impl<E: Engine> Daemon<E> {
             true => Ok(format!("reloaded: {}", self.status_line())),
             false => Err(refused.join("\n")),
         }
+    }
+
+    /// Answers a reload once the reconciles it asked for (of `project`, or of every project)
+    /// are done: with every project's status, or with what failed or was rolled back.
+    fn answer_after_reconciles(&mut self, project: &str, reply: Reply) {
+        let mut answers = Vec::new();
+        for name in self
+            .project_names()
+            .into_iter()
+            .filter(|n| project.is_empty() || n == project)
+        {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            // The reload has just asked for this project's reconcile: answer with that one.
+            let unattached = self.projects.get_mut(&name).and_then(|m| m.queue.attach(tx));
+            if let Some(tx) = unattached {
+                self.request_reconcile(&name, false, Some(tx));
+            }
+            answers.push(rx);
+        }
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (Vec::new(), Vec::new());
+            for answer in answers {
+                match answer.await {
+                    Ok(Ok(line)) => ok.push(line),
+                    Ok(Err(why)) => failed.push(why),
+                    Err(_) => failed.push("composed stopped before the reconcile ended".to_string()),
+                }
+            }
+            let _ = reply.send(match failed.is_empty() {
+                true => Ok(format!("reloaded: {}", ok.join("; "))),
+                false => Err(failed.join("\n")),
+            });
+        });
     }
 
     fn check_target(&self, project: &str, service: Option<&str>) -> Result<(), String> {

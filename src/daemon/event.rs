@@ -28,6 +28,10 @@ pub enum Event {
     EngineBack,
     FilesChanged,
     Timer(Timer),
+    /// Time to try again a reconcile that left services failed.
+    RetryDue {
+        project: String,
+    },
     /// A supervised restart's delay is over.
     RestartDue {
         project: String,

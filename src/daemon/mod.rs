@@ -216,6 +216,7 @@ impl<E: Engine> Daemon<E> {
                 next,
                 reply,
             } => self.on_stopped(project, service, errors, next, reply),
+            Event::RetryDue { project } => self.on_retry_due(&project),
             Event::Removed { project, errors } => {
                 for e in &errors {
                     tracing::error!(project = %project, "{project}: {e}");

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::guard;
 use super::holds::Holds;
@@ -14,9 +14,10 @@ use super::sources::Source;
 use super::supervision::{ServiceRuntime, Tracked};
 use crate::execute::Report;
 use crate::load;
-use crate::model::Project;
+use crate::model::{Project, Service};
 use crate::observed::{ContainerState, Health, Observed};
 use crate::state::{ProjectState, ProjectStatus, ServiceState, ServiceStatus};
+use crate::supervise::backoff::Backoff;
 
 /// Where a caller waits for the outcome of what it asked.
 pub type Reply = tokio::sync::oneshot::Sender<Result<String, String>>;
@@ -45,6 +46,16 @@ pub struct ProjectRuntime {
     /// Deaths composed causes itself (operator restarts, restarts of dependents), by container
     /// id: supervision leaves them alone.
     pub expected_dies: HashMap<String, u32>,
+    /// Services whose edit was rolled back: the configuration refused and why. They keep their
+    /// previous containers until the file gives them another configuration.
+    pub refused: BTreeMap<String, (Service, String)>,
+    /// Each service's configuration as last applied: what a pinned service still runs.
+    applied: BTreeMap<String, Service>,
+    /// Containers died while a reconcile ran (supervision left them to it): start them after.
+    pub deaths_during_reconcile: bool,
+    /// Retries of a reconcile that left services failed, with backoff.
+    pub retry: Backoff,
+    pub retry_due: bool,
 }
 
 impl ProjectRuntime {
@@ -59,11 +70,38 @@ impl ProjectRuntime {
             first_apply_done: false,
             holds,
             expected_dies: HashMap::new(),
+            refused: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            deaths_during_reconcile: false,
+            retry: Backoff::new(Duration::from_secs(1), Duration::from_secs(60), Duration::MAX),
+            retry_due: false,
         }
     }
 
     pub fn name(&self) -> &str {
         &self.source.name
+    }
+
+    /// Services whose edit was rolled back and whose configuration is still the refused one.
+    pub fn pinned(&self) -> BTreeSet<String> {
+        self.refused.keys().cloned().collect()
+    }
+
+    /// An apply's outcome: rolled back services are pinned to their previous containers; the
+    /// others now run their configuration.
+    pub fn record_rollbacks(&mut self, report: &Report) {
+        let Some(project) = &self.project else { return };
+        for (service, config) in &project.services {
+            match report.rolled_back.get(service) {
+                Some(reason) => {
+                    self.refused.insert(service.clone(), (config.clone(), reason.clone()));
+                }
+                None if !self.refused.contains_key(service) => {
+                    self.applied.insert(service.clone(), config.clone());
+                }
+                None => {}
+            }
+        }
     }
 
     /// Every held service, for [`crate::plan::Plan::leave_alone`].
@@ -123,6 +161,9 @@ impl ProjectRuntime {
     }
 
     fn adopt_config(&mut self, project: Project) {
+        // A refused edit stays refused only as long as the file still says the same thing.
+        self.refused
+            .retain(|name, (config, _)| project.services.get(name) == Some(&*config));
         let mut services = BTreeMap::new();
         for (name, s) in &project.services {
             let mut rt = self.services.remove(name).unwrap_or_else(|| ServiceRuntime::new(s));
@@ -189,6 +230,11 @@ impl ProjectRuntime {
         if let Some((service, s)) = self.services.iter().find(|(_, s)| s.state.is_trouble()) {
             return format!("{name}: {service} {}", s.state);
         }
+        if let Some((service, (_, reason))) = self.refused.iter().next() {
+            let ready = self.services.values().filter(|s| s.ready()).count();
+            let total = self.services.len();
+            return format!("{name}: {ready}/{total} ready; {service} rolled back: {reason}");
+        }
         let total = self.services.len();
         let stopped = self
             .services
@@ -212,6 +258,8 @@ impl ProjectRuntime {
             ProjectState::ConfigError
         } else if self.holds.project {
             ProjectState::Stopped
+        } else if !self.refused.is_empty() {
+            ProjectState::Degraded
         } else if self.ready() {
             ProjectState::Ready
         } else if !self.first_apply_done || self.failure().is_none() {
@@ -238,7 +286,11 @@ impl ProjectRuntime {
         self.services
             .iter()
             .map(|(name, rt)| {
-                let config = project.services.get(name);
+                // A pinned service still runs what was applied before the refused edit.
+                let config = match self.refused.contains_key(name) {
+                    true => self.applied.get(name),
+                    false => project.services.get(name),
+                };
                 ServiceStatus {
                     project: self.name().to_string(),
                     service: name.clone(),
@@ -254,6 +306,7 @@ impl ProjectRuntime {
                         .map(|s| crate::identity::image_name(project, s))
                         .unwrap_or_default(),
                     ports: config.map(|s| s.ports.clone()).unwrap_or_default(),
+                    rollback: self.refused.get(name).map(|(_, reason)| reason.clone()),
                 }
             })
             .collect()

@@ -68,6 +68,20 @@ impl ReconcileQueue {
         self.request(true, None);
     }
 
+    /// Answers `reply` with the reconcile that is pending, or else the one running: for a caller
+    /// that asked for one a moment ago, in the same step (a reload that just read the files).
+    /// Gives the reply back when there is neither.
+    pub fn attach(&mut self, reply: Reply) -> Option<Reply> {
+        if self.pending.is_some() {
+            self.pending_waiters.push(reply);
+        } else if self.running.is_some() {
+            self.running_waiters.push(reply);
+        } else {
+            return Some(reply);
+        }
+        None
+    }
+
     /// Drops what is pending (the project is held or gone): its callers, to answer now.
     pub fn cancel_pending(&mut self) -> Vec<Reply> {
         self.pending = None;
@@ -162,6 +176,19 @@ mod tests {
             caller_rx.try_recv().unwrap(),
             Ok("after the engine came back".to_string())
         );
+    }
+
+    #[test]
+    fn attaching_joins_the_pending_reconcile_else_the_running_one() {
+        let mut q = ReconcileQueue::default();
+        let (lonely, _) = reply();
+        assert!(q.attach(lonely).is_some(), "nothing to attach to");
+        q.request(false, None);
+        let t = q.start().unwrap();
+        let (joined, mut joined_rx) = reply();
+        assert!(q.attach(joined).is_none());
+        answer(q.complete(t.generation).unwrap(), "that one");
+        assert_eq!(joined_rx.try_recv().unwrap(), Ok("that one".to_string()));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::execute::{self, Pass, Reconciled};
 use crate::journal::forward::Source;
 use crate::observed::ContainerState;
 use crate::plan::{ImageStep, Plan};
+use crate::state::ServiceState;
 use crate::supervise::backoff::Backoff;
 
 impl<E: Engine> Daemon<E> {
@@ -57,6 +58,7 @@ impl<E: Engine> Daemon<E> {
         let pass = Pass {
             start_exited: ticket.start_exited,
             held: managed.runtime.held_services(),
+            pinned: managed.runtime.pinned(),
             wait: true,
             rollback: true,
         };
@@ -88,15 +90,11 @@ impl<E: Engine> Daemon<E> {
         };
         let rt = &mut managed.runtime;
         let mut running = Vec::new();
-        match result {
+        let failed = match result {
             Ok(Reconciled { report, observed }) => {
                 if let Some(report) = &report {
-                    for e in &report.errors {
-                        tracing::error!(project = %name, "{name}: {e}");
-                    }
-                    for (service, state) in &report.services {
-                        tracing::info!(project = %name, service = %service, "{name}/{service}: {state}");
-                    }
+                    log_report(name, report);
+                    rt.record_rollbacks(report);
                 }
                 rt.applied(report.as_ref(), &observed);
                 running = observed
@@ -104,22 +102,59 @@ impl<E: Engine> Daemon<E> {
                     .into_iter()
                     .filter(|c| c.state == ContainerState::Running)
                     .collect();
+                rt.services.values().any(|s| matches!(s.state, ServiceState::Failed(_)))
             }
-            Err(e) => tracing::error!(project = %name, "{name}: reconcile failed: {e}"),
-        }
-        let outcome = match rt.failure() {
-            Some(why) => Err(format!("{name}: {why}")),
-            None => Ok(rt.status_line()),
+            Err(e) => {
+                tracing::error!(project = %name, "{name}: reconcile failed: {e}");
+                true
+            }
         };
+        let outcome = outcome(rt);
         for waiter in waiters {
             let _ = waiter.send(outcome.clone());
         }
         for c in running {
             self.forward_logs(name, &c.service, &c.id, &c.name);
         }
+        self.after_reconcile(name, failed);
         self.start_next(name);
         self.update_status();
         self.maybe_ready();
+    }
+
+    /// What follows a reconcile: one that left services failed is tried again with backoff (an
+    /// engine error, a registry briefly down, a port someone else held); deaths supervision left
+    /// to it are started now.
+    fn after_reconcile(&mut self, name: &str, failed: bool) {
+        let Some(managed) = self.projects.get_mut(name) else {
+            return;
+        };
+        let rt = &mut managed.runtime;
+        if std::mem::take(&mut rt.deaths_during_reconcile) {
+            managed.queue.request(true, None);
+        }
+        if !failed {
+            rt.retry.reset();
+            return;
+        }
+        if rt.retry_due {
+            return;
+        }
+        rt.retry_due = true;
+        let delay = rt.retry.next().unwrap_or_default();
+        tracing::warn!(project = %name, "{name}: trying again in {}", crate::load::units::format_duration(delay));
+        let (tx, project) = (self.tx.clone(), name.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(Event::RetryDue { project });
+        });
+    }
+
+    pub(super) fn on_retry_due(&mut self, name: &str) {
+        if let Some(managed) = self.projects.get_mut(name) {
+            managed.runtime.retry_due = false;
+        }
+        self.request_reconcile(name, false, None);
     }
 
     /// Starts forwarding a container's output to the journal, unless it already is.
@@ -170,6 +205,43 @@ impl<E: Engine> Daemon<E> {
             }
             self.start_next(&name);
         }
+    }
+}
+
+/// A reconcile's outcome in the journal: a failed service at ERROR, a rolled back edit at
+/// WARNING, the rest at INFO; each once.
+fn log_report(name: &str, report: &crate::execute::Report) {
+    for e in &report.errors {
+        tracing::error!(project = %name, "{name}: {e}");
+    }
+    for (service, state) in &report.services {
+        match (state, report.rolled_back.get(service)) {
+            (ServiceState::Failed(_), _) => {
+                tracing::error!(project = %name, service = %service, "{name}/{service}: {state}")
+            }
+            (_, Some(reason)) => {
+                tracing::warn!(project = %name, service = %service, "{name}/{service}: {state}, but its edit was rolled back: {reason}; it runs its previous configuration until the file changes again")
+            }
+            _ => tracing::info!(project = %name, service = %service, "{name}/{service}: {state}"),
+        }
+    }
+}
+
+/// What a caller of a reconcile hears: the status line, or why the project is not what its
+/// files say (a failed service, a rolled back edit).
+fn outcome(rt: &super::project::ProjectRuntime) -> Result<String, String> {
+    let name = rt.name();
+    if let Some(why) = rt.failure() {
+        return Err(format!("{name}: {why}"));
+    }
+    let refused: Vec<String> = rt
+        .refused
+        .iter()
+        .map(|(service, (_, reason))| format!("{name}/{service}: the edit was rolled back: {reason}"))
+        .collect();
+    match refused.is_empty() {
+        true => Ok(rt.status_line()),
+        false => Err(refused.join("\n")),
     }
 }
 

@@ -20,10 +20,17 @@ impl<E: Engine> Daemon<E> {
             EventKind::Destroy => self.forwarders.container_gone(&e.id),
             _ => {}
         }
-        let actions = match self.projects.get_mut(&e.project) {
-            Some(m) => m.runtime.on_event(&e, Instant::now()),
-            None => Vec::new(),
+        let Some(managed) = self.projects.get_mut(&e.project) else {
+            return;
         };
+        // One owner per container: while a reconcile runs, it owns the project's containers
+        // (it may be stopping or replacing this one); deaths are left to it, and what it leaves
+        // stopped is started when it ends.
+        if managed.queue.is_running() && matches!(e.kind, EventKind::Die { .. } | EventKind::Unhealthy) {
+            managed.runtime.deaths_during_reconcile = true;
+            return;
+        }
+        let actions = managed.runtime.on_event(&e, Instant::now());
         for action in actions {
             match action {
                 Action::Restart(restart) => self.schedule_restart(e.project.clone(), restart),
@@ -54,6 +61,19 @@ impl<E: Engine> Daemon<E> {
     }
 
     pub(super) fn on_restart_due(&mut self, project: String, service: String, container: Container) {
+        let Some(managed) = self.projects.get_mut(&project) else {
+            return;
+        };
+        let tracked = managed
+            .runtime
+            .services
+            .get(&service)
+            .is_some_and(|s| s.containers.values().any(|t| t.id == container.id));
+        if managed.queue.is_running() || !tracked {
+            // A reconcile owns the containers now, or this one was replaced: not ours to start.
+            managed.runtime.deaths_during_reconcile |= tracked;
+            return;
+        }
         tracing::debug!(project = %project, service = %service, "{project}/{service}: starting {} again", container.name);
         self.start_containers(project, service, vec![container], true, None);
     }

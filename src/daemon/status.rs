@@ -4,7 +4,7 @@
 
 use tokio::sync::mpsc;
 
-use super::{Daemon, Event, Signal, systemd};
+use super::{Daemon, systemd};
 use crate::engine::Engine;
 use crate::state::Snapshot;
 
@@ -71,7 +71,8 @@ impl<E: Engine> Daemon<E> {
     }
 
     /// READY once every project with a good configuration has been applied. A single project
-    /// that cannot become ready stops the daemon instead, so systemd reports the failure.
+    /// (`composed@NAME`) is READY only once it is ready: until then its failed services are
+    /// tried again with backoff, and `systemctl start` waits (up to its start timeout).
     pub(super) fn maybe_ready(&mut self) {
         if self.reporter.ready_sent {
             return;
@@ -85,12 +86,8 @@ impl<E: Engine> Daemon<E> {
         }
         if self.single()
             && let Some(m) = self.projects.values().next()
-            && let Some(why) = m.runtime.failure()
+            && m.runtime.failure().is_some()
         {
-            let line = format!("{}: cannot become ready: {why}", m.runtime.name());
-            tracing::error!("{line}");
-            systemd::status(&line);
-            let _ = self.tx.send(Event::Signal(Signal::Terminate));
             return;
         }
         self.reporter.ready_sent = true;

@@ -44,6 +44,15 @@ impl Harness {
     }
 
     fn start(top: &std::path::Path, project: Option<std::path::PathBuf>) -> Harness {
+        Self::start_with(top, project, |_| {})
+    }
+
+    /// [`Self::start`], the fake engine prepared by `prepare` first.
+    fn start_with(
+        top: &std::path::Path,
+        project: Option<std::path::PathBuf>,
+        prepare: impl FnOnce(&FakeEngine),
+    ) -> Harness {
         let config = Config {
             root: top.join("root"),
             project,
@@ -53,6 +62,7 @@ impl Harness {
         };
         let engine = FakeEngine::new();
         engine.add_image("busybox");
+        prepare(&engine);
         let (tx, rx) = mpsc::unbounded_channel();
         let (commands, command_rx) = mpsc::unbounded_channel();
         let mut daemon = Daemon::new(config, engine.clone(), tx);
@@ -234,4 +244,84 @@ async fn a_project_is_taken_down_only_when_two_scans_agree_its_files_are_gone() 
         ["stop b-web-1", "remove b-web-1", "remove network b_default"],
         "nothing of `a` was touched"
     );
+}
+
+const EDITABLE: &str = "name: p
+services:
+  web:
+    image: busybox
+    restart: always
+    environment: {V: '1'}
+";
+
+impl Harness {
+    /// Replaces the single project's file, as an editor's save does, and lets it settle.
+    fn edit(&self, yaml: &str) {
+        let file = self.daemon.config.project.as_ref().unwrap().join("compose.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        self.send(Event::FilesChanged);
+    }
+}
+
+fn web_id(e: &FakeEngine) -> String {
+    e.containers().get("p-web-1").map(|c| c.id.clone()).unwrap_or_default()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_edit_is_rolled_back_and_kept_until_the_file_changes() {
+    let mut h = Harness::new("rollback", EDITABLE);
+    h.until("ready", ready).await;
+    let old = web_id(&h.engine);
+    h.engine.fail("start p-web-1", "port is already allocated");
+    h.edit(&EDITABLE.replace("'1'", "'2'"));
+    h.until("the edit is rolled back", |d, _| {
+        !d.projects["p"].runtime.refused.is_empty()
+    })
+    .await;
+    h.until("the reconcile is done", |d, _| !d.projects["p"].queue.is_running())
+        .await;
+    let rt = &h.daemon.projects["p"].runtime;
+    assert_eq!(rt.services["web"].state, ServiceState::Running, "running, not failed");
+    assert_eq!(rt.status().state, crate::state::ProjectState::Degraded);
+    assert!(
+        rt.status_line()
+            .contains("web rolled back: the new container could not be started"),
+        "{}",
+        rt.status_line()
+    );
+    assert_eq!(web_id(&h.engine), old);
+
+    // Resyncs leave the refused configuration alone: no retry, no second create.
+    h.engine.take_calls();
+    h.send(Event::Timer(Timer::Resync));
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    h.until("the resync is done", |d, _| !d.projects["p"].queue.is_running())
+        .await;
+    assert!(!h.engine.take_calls().iter().any(|c| c.starts_with("create")));
+
+    // The next good edit is applied normally.
+    h.edit(&EDITABLE.replace("'1'", "'3'"));
+    h.until("the new edit runs", |d, e| {
+        web_id(e) != old && d.projects["p"].runtime.refused.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_failed_on_an_engine_error_is_retried_without_an_edit() {
+    let yaml = "name: p\nservices:\n  web:\n    image: busybox\n    restart: always\n";
+    h_retry(yaml).await;
+}
+
+async fn h_retry(yaml: &str) {
+    let top = std::env::temp_dir().join(format!("composed-daemon-{}-retry", std::process::id()));
+    let _ = std::fs::remove_dir_all(&top);
+    let dir = top.join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+    // The first create meets an engine error; nothing but time passes.
+    let mut h = Harness::start_with(&top, Some(dir), |e| e.fail("create p-web-1", "Internal Server Error"));
+    h.until("web runs without an edit", |_, e| running(e, "p-web-1")).await;
+    let creates = h.engine.take_calls().iter().filter(|c| *c == "create p-web-1").count();
+    assert_eq!(creates, 2, "one failed create, one that worked");
 }

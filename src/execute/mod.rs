@@ -73,6 +73,8 @@ pub struct Pass {
     pub start_exited: bool,
     /// Services an operator stopped: their containers stay as they are.
     pub held: BTreeSet<String>,
+    /// Services whose edit was rolled back: they keep their containers until the file changes.
+    pub pinned: BTreeSet<String>,
     /// Follow the services until they are ready (or cannot be). With `start_exited` too, this
     /// happens even when nothing changes, so the report says where each service stands.
     pub wait: bool,
@@ -100,6 +102,7 @@ pub async fn reconcile_once<E: Engine>(
 ) -> Result<Reconciled, EngineError> {
     let observed = engine.observe(&project.name).await?;
     let mut plan = crate::plan::plan_with(project, &observed, pass.start_exited);
+    plan.pin(&pass.pinned, &observed);
     plan.leave_alone(&pass.held);
     if plan.is_noop() && !(pass.wait && pass.start_exited) {
         return Ok(Reconciled { report: None, observed });

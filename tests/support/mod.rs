@@ -6,6 +6,8 @@
 //! `COMPOSED_TEST_REQUIRE=all`, so a missing dependency there is a red run, never a silent skip.
 #![allow(dead_code)]
 
+pub mod bus;
+pub mod daemon;
 pub mod registry;
 pub mod systemd_box;
 
