@@ -184,6 +184,56 @@ pub struct Service {
     pub profiles: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// `links` and `external_links`: legacy names on the default bridge, and on every network.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub external_links: Vec<String>,
+    /// `SERVICE[:ro|rw]` or `container:NAME[:ro|rw]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_runtime: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_period: Option<i64>,
+    /// 0-100; compose drops 0 (the engine's default anyway).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bytes")]
+    pub mem_swappiness: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub oom_kill_disable: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_opt: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<DeviceRequest>,
+    /// Run in the container after each start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_start: Vec<Hook>,
+    /// Run in the container before each stop; a failure aborts the stop.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pre_stop: Vec<Hook>,
+    /// Bind the engine's socket with the operator's registry logins.
+    #[serde(skip_serializing_if = "is_false")]
+    pub use_api_socket: bool,
     /// The service's `x-` keys, as JSON.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, serde_json::Value>,
@@ -287,7 +337,31 @@ fn go_duration<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Er
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Build {
     pub context: PathBuf,
-    pub dockerfile: String,
+    /// `None` when `dockerfile_inline` gives the Dockerfile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile_inline: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub additional_contexts: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<BuildSecret>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ssh: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub privileged: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entitlements: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache_to: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ulimits: BTreeMap<String, Ulimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -338,6 +412,8 @@ pub enum MountType {
     Bind,
     Volume,
     Tmpfs,
+    /// The content of an image, read-only (API 1.48, Docker 28).
+    Image,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -357,6 +433,14 @@ pub struct Mount {
     pub volume: Option<VolumeOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs: Option<TmpfsOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageOptions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ImageOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subpath: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -469,19 +553,26 @@ pub struct ResourceSet {
     pub memory: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceRequest>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// When `deploy.restart_policy` restarts a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartCondition {
     None,
     OnFailure,
     Any,
+    UnlessStopped,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RestartPolicy {
-    pub condition: RestartCondition,
+    /// As written: compose keeps `no`, `always` and `unless-stopped` as they are. Absent: `any`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    #[serde(skip)]
+    pub when: RestartCondition,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "go_duration")]
     pub delay: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -515,6 +606,16 @@ pub struct ServiceNetwork {
     pub ipv6_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gw_priority: Option<i64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -540,13 +641,68 @@ pub struct FileMount {
     pub mode: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullPolicy {
     Always,
     Never,
     Missing,
     Build,
+    /// `daily`, `weekly`, `every_<duration>`: pull when the local image was tagged longer ago
+    /// than this. The policy's own words are kept for printing.
+    Refresh {
+        every: Duration,
+        written: String,
+    },
+}
+
+impl Serialize for PullPolicy {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            PullPolicy::Always => "always",
+            PullPolicy::Never => "never",
+            PullPolicy::Missing => "missing",
+            PullPolicy::Build => "build",
+            PullPolicy::Refresh { written, .. } => written,
+        })
+    }
+}
+
+/// A request for GPUs or other devices (`gpus`, `deploy.resources.reservations.devices`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DeviceRequest {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// `-1` for `all`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_ids: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}
+
+/// A lifecycle hook: a command run in the container (`post_start`, `pre_stop`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hook {
+    pub command: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub privileged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, Option<String>>,
+}
+
+/// A secret a build may use (BuildKit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildSecret {
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]

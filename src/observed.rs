@@ -55,4 +55,7 @@ pub struct Observed {
     pub volumes: BTreeMap<String, ObservedObject>,
     /// Every tagged image: normalised reference -> image id.
     pub images: HashMap<String, String>,
+    /// Images of `pull_policy: daily|weekly|every_<d>` services tagged longer ago than that:
+    /// due a pull (normalised references; filled by [`crate::execute::refresh_due`]).
+    pub stale_images: std::collections::BTreeSet<String>,
 }

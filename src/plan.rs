@@ -233,9 +233,11 @@ fn plan_service(
 ) -> ServiceStep {
     let image = identity::image_name(project, service);
     let present = observed.images.get(&identity::normalise_image(&image));
-    let image_step = match (service.pull_policy, present, service.build.is_some()) {
+    let stale = observed.stale_images.contains(&identity::normalise_image(&image));
+    let image_step = match (&service.pull_policy, present, service.build.is_some()) {
         (Some(PullPolicy::Build), _, true) => ImageStep::Build(image.clone()),
         (Some(PullPolicy::Always), _, _) => ImageStep::Pull(image.clone()),
+        (Some(PullPolicy::Refresh { .. }), Some(_), _) if stale => ImageStep::Pull(image.clone()),
         (_, Some(_), _) => ImageStep::Present(image.clone()),
         (_, None, true) => ImageStep::Build(image.clone()),
         (Some(PullPolicy::Never), None, false) => ImageStep::Missing(image.clone()),

@@ -40,6 +40,29 @@ pub fn ignore_rules(context: &Path, dockerfile: &str) -> io::Result<Ignore> {
     Ok(rules)
 }
 
+/// Where the build finds its Dockerfile.
+#[derive(Debug, Clone)]
+pub enum Dockerfile {
+    /// A path inside the context (`dockerfile:`, default `Dockerfile`).
+    Path(String),
+    /// The text itself (`dockerfile_inline:`), added to the archive under [`INLINE_NAME`].
+    Inline(String),
+}
+
+/// The archive name an inline Dockerfile is sent under (the Docker CLI does the same for
+/// `docker build -f -`); it is written last, so it wins over a context file of that name.
+pub const INLINE_NAME: &str = ".composed-inline.Dockerfile";
+
+impl Dockerfile {
+    /// The `dockerfile` parameter of the engine's build API.
+    pub fn name(&self) -> &str {
+        match self {
+            Dockerfile::Path(path) => path,
+            Dockerfile::Inline(_) => INLINE_NAME,
+        }
+    }
+}
+
 /// Why reading a context failed, kept beside the stream: the HTTP client reports a body error
 /// in its own words, so the build names the file from here.
 pub type Failure = Arc<OnceLock<String>>;
@@ -48,18 +71,18 @@ pub type Failure = Arc<OnceLock<String>>;
 /// that error (naming the file), also kept in the returned [`Failure`].
 pub fn stream(
     context: PathBuf,
-    dockerfile: String,
+    dockerfile: Dockerfile,
 ) -> (impl Stream<Item = io::Result<Bytes>> + Send + 'static, Failure) {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
     let failure = Failure::default();
     let failed = failure.clone();
     tokio::task::spawn_blocking(move || {
-        let result = ignore_rules(&context, &dockerfile).and_then(|rules| {
+        let result = ignore_rules(&context, dockerfile.name()).and_then(|rules| {
             let mut writer = ChunkWriter {
                 tx: tx.clone(),
                 buf: Vec::with_capacity(CHUNK),
             };
-            write_tar(&context, &rules, &mut writer)?;
+            write_context(&context, &rules, &dockerfile, &mut writer)?;
             writer.flush()
         });
         if let Err(e) = result {
@@ -71,11 +94,19 @@ pub fn stream(
     (body, failure)
 }
 
-/// Writes the archive of `context` (minus what `rules` exclude) into `out`.
-pub fn write_tar(context: &Path, rules: &Ignore, out: &mut impl Write) -> io::Result<()> {
+/// Writes the archive of `context` (minus what `rules` exclude) into `out`, with an inline
+/// Dockerfile appended.
+pub fn write_context(context: &Path, rules: &Ignore, dockerfile: &Dockerfile, out: &mut impl Write) -> io::Result<()> {
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
     add_directory(&mut tar, context, "", rules)?;
+    if let Dockerfile::Inline(text) = dockerfile {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, INLINE_NAME, text.as_bytes())?;
+    }
     tar.finish()
 }
 
@@ -197,7 +228,7 @@ mod tests {
         ]);
         let rules = ignore_rules(&dir, "Dockerfile").unwrap();
         let mut out = Vec::new();
-        write_tar(&dir, &rules, &mut out).unwrap();
+        write_context(&dir, &rules, &Dockerfile::Path("Dockerfile".into()), &mut out).unwrap();
         assert_eq!(
             names_in(&out),
             vec![".dockerignore", "Dockerfile", "app", "app/main.sh", "keep.log"]
@@ -221,12 +252,32 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    #[test]
+    fn an_inline_dockerfile_is_added_after_the_context() {
+        let dir = context(&[(INLINE_NAME, "FROM stale\n"), ("app", "x")]);
+        let inline = Dockerfile::Inline("FROM scratch\nCOPY app /\n".into());
+        let rules = ignore_rules(&dir, inline.name()).unwrap();
+        let mut out = Vec::new();
+        write_context(&dir, &rules, &inline, &mut out).unwrap();
+        let mut archive = tar::Archive::new(out.as_slice());
+        let mut last = String::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_string_lossy() == INLINE_NAME {
+                last.clear();
+                std::io::Read::read_to_string(&mut entry, &mut last).unwrap();
+            }
+        }
+        assert_eq!(last, "FROM scratch\nCOPY app /\n");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[tokio::test]
     async fn the_stream_carries_the_whole_archive_in_chunks() {
         use futures_util::StreamExt;
         let big = "y".repeat(3 * CHUNK + 17);
         let dir = context(&[("Dockerfile", "FROM scratch\n"), ("big", &big)]);
-        let chunks: Vec<Bytes> = stream(dir.clone(), "Dockerfile".into())
+        let chunks: Vec<Bytes> = stream(dir.clone(), Dockerfile::Path("Dockerfile".into()))
             .0
             .map(|c| c.unwrap())
             .collect()
@@ -241,7 +292,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_context_ends_the_stream_with_an_error_naming_it() {
         use futures_util::StreamExt;
-        let (body, failure) = stream(PathBuf::from("/nonexistent/ctx"), "Dockerfile".into());
+        let (body, failure) = stream(PathBuf::from("/nonexistent/ctx"), Dockerfile::Path("Dockerfile".into()));
         let items: Vec<_> = body.collect().await;
         let err = items.into_iter().find_map(|i| i.err()).unwrap();
         assert!(err.to_string().contains("/nonexistent/ctx"), "{err}");

@@ -5,15 +5,15 @@ use std::collections::HashMap;
 
 use bollard::models::{Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptions, RenameContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
+    RenameContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
 use super::credentials::{Credentials, Found};
 use super::{DockerEngine, EngineError};
 use crate::identity;
-use crate::model::{Network, Project, Service, Volume};
+use crate::model::{Network, Project, Volume};
 use crate::spec::ContainerSpec;
 
 impl DockerEngine {
@@ -89,56 +89,6 @@ impl DockerEngine {
             };
             if let Some(message) = failed {
                 return Err(fail(login_hint(message, registry, found.as_ref(), store.path())));
-            }
-        }
-        Ok(())
-    }
-
-    /// Builds a service's image from its context through the engine's build API.
-    pub(super) async fn build_image(&self, project: &Project, service: &Service) -> Result<(), EngineError> {
-        let Some(build) = &service.build else { return Ok(()) };
-        let image = identity::image_name(project, service);
-        let fail =
-            |m: String| EngineError::Refused(format!("building image {image} for service `{}`: {m}", service.name));
-        let (context, context_failure) = crate::build_context::stream(build.context.clone(), build.dockerfile.clone());
-        let args: HashMap<String, String> = build
-            .args
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
-        let mut options = BuildImageOptionsBuilder::default()
-            .dockerfile(&build.dockerfile)
-            .t(&image)
-            .rm(true)
-            .buildargs(&args)
-            .labels(&build.labels.clone().into_iter().collect())
-            .nocache(build.no_cache);
-        if let Some(target) = &build.target {
-            options = options.target(target);
-        }
-        if let Some(network) = &build.network {
-            options = options.networkmode(network);
-        }
-        // Base images may come from any registry the operator logged in to.
-        let credentials = Credentials::load().map_err(fail)?.all().await;
-        let credentials = (!credentials.is_empty()).then_some(credentials);
-        let mut stream = self
-            .docker
-            .build_image(options.build(), credentials, Some(bollard::body_try_stream(context)));
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                        return Err(fail(message));
-                    }
-                }
-                Err(e) => {
-                    let why = match context_failure.get() {
-                        Some(read) => format!("cannot read the build context: {read}"),
-                        None => self.error("build", e).to_string(),
-                    };
-                    return Err(fail(why));
-                }
             }
         }
         Ok(())

@@ -119,6 +119,10 @@ impl Engine for DockerEngine {
         self.mounts_of(id).await
     }
 
+    async fn image_tagged_at(&self, image: &str) -> Result<Option<i64>, EngineError> {
+        self.tagged_at(image).await
+    }
+
     async fn image_volumes(&self, image: &str) -> Result<Vec<String>, EngineError> {
         self.volumes_of_image(image).await
     }

@@ -328,6 +328,7 @@ impl Engine for FakeEngine {
             networks: st.networks.clone(),
             volumes: st.volumes.clone(),
             images: st.images.clone(),
+            stale_images: Default::default(),
         })
     }
 
@@ -470,6 +471,10 @@ impl Engine for FakeEngine {
 
     async fn volume_mounts(&self, id: &str) -> Result<Vec<VolumeMount>, EngineError> {
         Ok(self.by_id(id).map(|c| c.mounts).unwrap_or_default())
+    }
+
+    async fn image_tagged_at(&self, _image: &str) -> Result<Option<i64>, EngineError> {
+        Ok(None)
     }
 
     async fn image_volumes(&self, image: &str) -> Result<Vec<String>, EngineError> {

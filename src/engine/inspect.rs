@@ -26,6 +26,19 @@ impl DockerEngine {
             .collect())
     }
 
+    pub(super) async fn tagged_at(&self, image: &str) -> Result<Option<i64>, EngineError> {
+        let inspected = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|e| self.error(format!("inspecting image {image}"), e))?;
+        let stamp = inspected.metadata.and_then(|m| m.last_tag_time);
+        Ok(stamp
+            .as_deref()
+            .and_then(crate::journal::forward::parse_rfc3339)
+            .map(|nanos| (nanos / 1_000_000_000) as i64))
+    }
+
     pub(super) async fn volumes_of_image(&self, image: &str) -> Result<Vec<String>, EngineError> {
         let inspected = self
             .docker

@@ -10,6 +10,7 @@
 //! [`logs`] container output, [`credentials`] the operator's registry logins.
 
 pub mod actions;
+mod build;
 pub mod credentials;
 mod docker;
 pub mod events;
@@ -121,6 +122,9 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn is_running(&self, id: &str) -> impl Future<Output = Result<bool, EngineError>> + Send;
     /// The volumes a container has mounted, by mount target.
     fn volume_mounts(&self, id: &str) -> impl Future<Output = Result<Vec<VolumeMount>, EngineError>> + Send;
+    /// When an image was last tagged (pulled, built or tagged), in seconds since the epoch;
+    /// `None` when the engine does not say.
+    fn image_tagged_at(&self, image: &str) -> impl Future<Output = Result<Option<i64>, EngineError>> + Send;
     /// The paths an image declares as `VOLUME`s.
     fn image_volumes(&self, image: &str) -> impl Future<Output = Result<Vec<String>, EngineError>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;

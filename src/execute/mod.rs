@@ -100,7 +100,8 @@ pub async fn reconcile_once<E: Engine>(
     on_plan: impl FnOnce(&Plan),
     progress: Progress<'_>,
 ) -> Result<Reconciled, EngineError> {
-    let observed = engine.observe(&project.name).await?;
+    let mut observed = engine.observe(&project.name).await?;
+    observed.stale_images = refresh_due(engine, project, &observed).await;
     let mut plan = crate::plan::plan_with(project, &observed, pass.start_exited);
     plan.pin(&pass.pinned, &observed);
     plan.leave_alone(&pass.held);
@@ -121,6 +122,28 @@ pub async fn reconcile_once<E: Engine>(
         report: Some(report),
         observed,
     })
+}
+
+/// The images of `pull_policy: daily|weekly|every_<d>` services that are on the engine but were
+/// last tagged (pulled) longer ago than that: due a pull, as compose decides it. An image whose
+/// tag time the engine does not give is left alone.
+pub async fn refresh_due<E: Engine>(engine: &E, project: &Project, observed: &Observed) -> BTreeSet<String> {
+    let now = crate::clock::unix_micros() as i64 / 1_000_000;
+    let mut due = BTreeSet::new();
+    for service in project.services.values() {
+        let Some(crate::model::PullPolicy::Refresh { every, .. }) = &service.pull_policy else {
+            continue;
+        };
+        let image = crate::identity::normalise_image(&crate::identity::image_name(project, service));
+        if !observed.images.contains_key(&image) {
+            continue;
+        }
+        let tagged = engine.image_tagged_at(&image).await.ok().flatten();
+        if tagged.is_some_and(|t| now - t > every.as_secs() as i64) {
+            due.insert(image);
+        }
+    }
+    due
 }
 
 /// Applies `plan`. `observed` is the state it was made from (for the health of kept containers).

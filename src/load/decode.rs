@@ -123,40 +123,15 @@ fn help_for_type(path: &str, expected: &str, node: &Node) -> String {
 /// Keys of the compose specification that composed refuses on purpose, and why.
 fn unsupported_reason(key: &str) -> Option<&'static str> {
     Some(match key {
-        "links" | "external_links" => {
-            "services on the same network already reach each other by service name; use `networks` with `aliases` for extra names"
-        }
-        "volumes_from" => "declare the shared volumes in each service's `volumes` instead",
         "develop" => "`develop` (watch mode) is for development machines; composed runs production services",
-        "gpus"
-        | "runtime"
-        | "isolation"
-        | "credential_spec"
-        | "storage_opt"
-        | "blkio_config"
-        | "cgroup"
-        | "cgroup_parent"
-        | "userns_mode"
-        | "uts"
-        | "device_cgroup_rules"
-        | "cpu_count"
-        | "cpu_percent"
-        | "cpu_period"
-        | "cpu_quota"
-        | "cpu_rt_runtime"
-        | "cpu_rt_period"
-        | "mem_swappiness"
-        | "oom_kill_disable"
-        | "mac_address"
-        | "annotations"
-        | "attach"
-        | "label_file"
-        | "post_start"
-        | "pre_stop"
-        | "provider"
-        | "use_api_socket"
-        | "models"
-        | "volume_driver" => {
+        "provider" => {
+            "a `provider` service is created by a Docker CLI plugin (`docker-<type>`) that composed does not run; create that resource outside the project and give the service an `image`, or run this project with docker compose"
+        }
+        "models" => {
+            "`models` needs the `docker model` CLI plugin (Docker Model Runner), which composed does not drive; run the model with `docker model run` and pass its URL to the service in `environment`"
+        }
+        "isolation" | "credential_spec" => "Windows containers only: composed runs Linux engines",
+        "blkio_config" | "cpu_count" | "cpu_percent" | "attach" | "label_file" | "volume_driver" => {
             "composed does not map this key to the engine yet; remove it, or run this service with docker compose"
         }
         _ => return None,

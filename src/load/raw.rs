@@ -82,6 +82,72 @@ decode_struct! {
         profiles: Vec<String> = "profiles",
         platform: String = "platform",
         extends: Node = "extends",
+        links: Vec<Spanned<String>> = "links",
+        external_links: Vec<String> = "external_links",
+        volumes_from: Vec<Spanned<String>> = "volumes_from",
+        runtime: String = "runtime",
+        cgroup: Spanned<String> = "cgroup",
+        cgroup_parent: String = "cgroup_parent",
+        userns_mode: String = "userns_mode",
+        uts: String = "uts",
+        mac_address: String = "mac_address",
+        cpu_quota: Spanned<i64> = "cpu_quota",
+        cpu_period: Spanned<i64> = "cpu_period",
+        cpu_rt_runtime: Spanned<i64> = "cpu_rt_runtime",
+        cpu_rt_period: Spanned<i64> = "cpu_rt_period",
+        mem_swappiness: Spanned<i64> = "mem_swappiness",
+        device_cgroup_rules: Vec<String> = "device_cgroup_rules",
+        oom_kill_disable: bool = "oom_kill_disable",
+        annotations: ListOrMap = "annotations",
+        storage_opt: Map<String> = "storage_opt",
+        gpus: RawGpus = "gpus",
+        post_start: Vec<RawHook> = "post_start",
+        pre_stop: Vec<RawHook> = "pre_stop",
+        use_api_socket: bool = "use_api_socket",
+        pull_refresh_after: Spanned<String> = "pull_refresh_after",
+    }
+}
+
+decode_struct! {
+    /// A request for GPUs or other devices (`gpus`, `deploy.resources.reservations.devices`).
+    pub struct RawDeviceRequest {
+        capabilities: Vec<String> = "capabilities",
+        count: Spanned<String> = "count",
+        device_ids: Vec<String> = "device_ids",
+        driver: String = "driver",
+        options: Map<String> = "options",
+    }
+}
+
+/// `gpus: all`, or a list of device requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawGpus(pub Vec<RawDeviceRequest>);
+
+impl Decode for RawGpus {
+    const EXPECTED: &'static str = "`all` or a list of device requests";
+    fn decode(node: &Node, cx: &mut Cx) -> Option<Self> {
+        match &node.kind {
+            Kind::Scalar(_) => {
+                let all = Spanned::<String>::decode(node, cx)?;
+                Some(RawGpus(vec![RawDeviceRequest {
+                    loc: Some(node.loc.clone()),
+                    count: Some(all),
+                    ..RawDeviceRequest::default()
+                }]))
+            }
+            _ => Vec::<RawDeviceRequest>::decode(node, cx).map(RawGpus),
+        }
+    }
+}
+
+decode_struct! {
+    /// A lifecycle hook: a command run in the container after it starts or before it stops.
+    pub struct RawHook {
+        command: Spanned<StrOrList> = "command",
+        user: String = "user",
+        privileged: bool = "privileged",
+        working_dir: String = "working_dir",
+        environment: ListOrMap = "environment",
     }
 }
 
@@ -98,6 +164,17 @@ decode_struct! {
         shm_size: Spanned<String> = "shm_size",
         pull: bool = "pull",
         no_cache: bool = "no_cache",
+        dockerfile_inline: Spanned<String> = "dockerfile_inline",
+        additional_contexts: ListOrMap = "additional_contexts",
+        secrets: Vec<RawFileRef> = "secrets",
+        ssh: StrOrList = "ssh",
+        tags: Vec<String> = "tags",
+        platforms: Vec<String> = "platforms",
+        privileged: bool = "privileged",
+        entitlements: Vec<String> = "entitlements",
+        cache_to: Vec<String> = "cache_to",
+        ulimits: Map<RawUlimit> = "ulimits",
+        isolation: String = "isolation",
     }
 }
 
@@ -185,6 +262,11 @@ decode_struct! {
     }
 }
 decode_struct! {
+    pub struct RawImageOptions {
+        subpath: String = "subpath",
+    }
+}
+decode_struct! {
     pub struct RawTmpfsOptions {
         size: Spanned<String> = "size",
         mode: Spanned<String> = "mode",
@@ -200,6 +282,7 @@ decode_struct! {
         bind: RawBindOptions = "bind",
         volume: RawVolumeOptions = "volume",
         tmpfs: RawTmpfsOptions = "tmpfs",
+        image: RawImageOptions = "image",
     }
 }
 short_or_long! {
@@ -275,7 +358,7 @@ decode_struct! {
         cpus: Spanned<f64> = "cpus",
         memory: Spanned<String> = "memory",
         pids: i64 = "pids",
-        devices: Node = "devices",
+        devices: Vec<RawDeviceRequest> = "devices",
     }
 }
 decode_struct! {
@@ -343,6 +426,11 @@ decode_struct! {
         ipv4_address: Spanned<String> = "ipv4_address",
         ipv6_address: Spanned<String> = "ipv6_address",
         priority: i64 = "priority",
+        mac_address: String = "mac_address",
+        interface_name: String = "interface_name",
+        gw_priority: i64 = "gw_priority",
+        driver_opts: Map<String> = "driver_opts",
+        link_local_ips: Vec<String> = "link_local_ips",
     }
 }
 

@@ -39,10 +39,10 @@ impl RestartRule {
         let deploy = service.deploy.as_ref().and_then(|d| d.restart_policy.as_ref());
         let (when, max_attempts, initial_delay) = match (deploy, service.restart) {
             (Some(p), _) => (
-                match p.condition {
+                match p.when {
                     RestartCondition::None => When::Never,
                     RestartCondition::OnFailure => When::OnFailure,
-                    RestartCondition::Any => When::Always,
+                    RestartCondition::Any | RestartCondition::UnlessStopped => When::Always,
                 },
                 p.max_attempts,
                 p.delay,

@@ -15,6 +15,7 @@
 mod dependencies;
 mod mounts;
 mod ports;
+mod service_engine;
 mod service_image;
 mod service_lifecycle;
 mod service_networks;
@@ -236,8 +237,38 @@ impl ServiceConversion<'_, '_> {
             profiles,
             platform,
             extends: _,
+            links,
+            external_links,
+            volumes_from,
+            runtime,
+            cgroup,
+            cgroup_parent,
+            userns_mode,
+            uts,
+            mac_address,
+            cpu_quota,
+            cpu_period,
+            cpu_rt_runtime,
+            cpu_rt_period,
+            mem_swappiness,
+            device_cgroup_rules,
+            oom_kill_disable,
+            annotations,
+            storage_opt,
+            gpus,
+            post_start,
+            pre_stop,
+            use_api_socket,
+            pull_refresh_after,
             extensions,
         } = raw;
+        if let Some(p) = &pull_refresh_after {
+            self.diags.warning(
+                Some(&p.loc),
+                "`pull_refresh_after` has no effect (Docker Compose 2.40.3 ignores it too); `pull_policy: daily`, `weekly` or `every_<duration>` decides when to pull again",
+            );
+        }
+        let (links, volumes_from) = (links.unwrap_or_default(), volumes_from.unwrap_or_default());
         if image.is_none() && build.is_none() {
             let loc = self.loc.clone();
             self.error(
@@ -263,6 +294,7 @@ impl ServiceConversion<'_, '_> {
                 required: true,
             });
         }
+        self.implied_dependencies(&links, &volumes_from, &mut depends_on);
         let networks = self.service_networks(networks, network_mode.is_some());
         let restart = restart.and_then(|r| self.restart(r));
         let replicas = deploy
@@ -348,6 +380,28 @@ impl ServiceConversion<'_, '_> {
             scale: scale.map(|s| s.value),
             profiles: profiles.unwrap_or_default(),
             platform,
+            links: links.into_iter().map(|l| l.value).collect(),
+            external_links: external_links.unwrap_or_default(),
+            volumes_from: volumes_from.into_iter().map(|v| v.value).collect(),
+            runtime,
+            cgroup: self.cgroup(cgroup),
+            cgroup_parent,
+            userns_mode,
+            uts,
+            mac_address,
+            cpu_quota: cpu_quota.map(|c| c.value),
+            cpu_period: cpu_period.map(|c| c.value),
+            cpu_rt_runtime: cpu_rt_runtime.map(|c| c.value),
+            cpu_rt_period: cpu_rt_period.map(|c| c.value),
+            mem_swappiness: self.swappiness(mem_swappiness),
+            device_cgroup_rules: device_cgroup_rules.unwrap_or_default(),
+            oom_kill_disable: oom_kill_disable.unwrap_or(false),
+            annotations: annotations.map(strings).unwrap_or_default(),
+            storage_opt: storage_opt.map(|s| s.into_btree()).unwrap_or_default(),
+            gpus: gpus.map(|g| self.device_requests(g.0, false)).unwrap_or_default(),
+            post_start: post_start.map(|h| self.hooks(h, "post_start")).unwrap_or_default(),
+            pre_stop: pre_stop.map(|h| self.hooks(h, "pre_stop")).unwrap_or_default(),
+            use_api_socket: use_api_socket.unwrap_or(false),
             composed: self.composed_settings(&extensions),
             extensions: extensions.iter().map(|e| (e.key.clone(), to_json(&e.value))).collect(),
         }

@@ -1,13 +1,16 @@
 //! A service's `volumes`. The short syntax: `./src:/dst:ro`, `name:/dst`, `/anonymous`; and the
-//! long form with bind, volume and tmpfs options. Relative and `~` bind sources become absolute
-//! paths; the named volumes used are recorded for the check against the top-level `volumes`.
+//! long form with bind, volume, tmpfs and image options. As compose reads them: relative and `~`
+//! bind sources become absolute (cleaned), absolute ones are kept as written, container paths are
+//! cleaned (`/data/` is `/data`), and `z`/`Z` or a propagation mode on a named volume is kept as
+//! its `bind` options. The named volumes used are recorded for the check against the top-level
+//! `volumes`.
 
 use std::path::Path;
 
 use super::{ServiceConversion, parse_mode};
 use crate::load::paths;
 use crate::load::raw::{RawMount, RawMountLong};
-use crate::model::{BindOptions, Mount, MountType, TmpfsOptions, VolumeOptions};
+use crate::model::{BindOptions, ImageOptions, Mount, MountType, TmpfsOptions, VolumeOptions};
 
 impl ServiceConversion<'_, '_> {
     pub(super) fn mounts(&mut self, raw: Vec<RawMount>) -> Vec<Mount> {
@@ -54,6 +57,7 @@ impl ServiceConversion<'_, '_> {
             bind,
             volume,
             tmpfs,
+            image,
             extensions: _,
         } = l;
         let loc = loc.unwrap_or_else(|| self.loc.clone());
@@ -76,11 +80,20 @@ impl ServiceConversion<'_, '_> {
             "bind" => MountType::Bind,
             "volume" => MountType::Volume,
             "tmpfs" => MountType::Tmpfs,
+            "image" => MountType::Image,
+            "npipe" | "cluster" => {
+                self.error(
+                    &kind.loc,
+                    format!("volume type {:?} is not available on a Linux engine", kind.value),
+                    "use `bind`, `volume`, `tmpfs` or `image`",
+                );
+                return None;
+            }
             other => {
                 self.error(
                     &kind.loc,
-                    format!("unsupported volume type {other:?}"),
-                    "use `bind`, `volume` or `tmpfs`",
+                    format!("unknown volume type {other:?}"),
+                    "use `bind`, `volume`, `tmpfs` or `image`",
                 );
                 return None;
             }
@@ -94,11 +107,11 @@ impl ServiceConversion<'_, '_> {
                 );
                 return None;
             }
-            (MountType::Bind, Some(s)) => Some(
-                paths::absolute(&s.value, self.cx.project_dir, self.cx.home)
-                    .to_string_lossy()
-                    .into_owned(),
-            ),
+            (MountType::Bind, Some(s)) => Some(bind_source(&s.value, self.cx.project_dir, self.cx.home)),
+            (MountType::Image, None) => {
+                self.error(&loc, "an image mount needs a `source`", "add `source: IMAGE:TAG`");
+                return None;
+            }
             (MountType::Tmpfs, Some(s)) => {
                 self.error(&s.loc, "a tmpfs mount takes no `source`", "remove `source`");
                 None
@@ -140,16 +153,35 @@ impl ServiceConversion<'_, '_> {
             })),
             _ => None,
         };
+        let image = match kind_value {
+            MountType::Image => Some(image.map_or(ImageOptions::default(), |i| ImageOptions { subpath: i.subpath })),
+            _ => None,
+        };
         Some(Mount {
             kind: kind_value,
             source,
-            target: target.value,
+            target: clean_target(&target.value),
             read_only: read_only.unwrap_or(false),
             bind,
             volume,
             tmpfs,
+            image,
         })
     }
+}
+
+/// A bind mount's host path as compose keeps it: a relative or `~` path made absolute and
+/// cleaned, an absolute one as written.
+fn bind_source(source: &str, base: &Path, home: Option<&Path>) -> String {
+    if source.starts_with('/') {
+        return source.to_string();
+    }
+    paths::absolute(source, base, home).to_string_lossy().into_owned()
+}
+
+/// A container path cleaned as compose cleans it (`/data/` is `/data`).
+fn clean_target(target: &str) -> String {
+    paths::clean(Path::new(target)).to_string_lossy().into_owned()
 }
 
 /// Whether a short-syntax source is a host path (and so a bind mount) rather than a volume name.
@@ -170,20 +202,22 @@ fn parse_short(text: &str, base: &Path, home: Option<&Path>) -> Result<Mount, St
         return Err(format!("empty source in {text:?}"));
     }
     check_target(target)?;
+    let target = clean_target(target);
     let mut mount = match source {
         None => Mount {
             kind: MountType::Volume,
             source: None,
-            target: target.to_string(),
+            target,
             read_only: false,
             bind: None,
             volume: Some(VolumeOptions::default()),
             tmpfs: None,
+            image: None,
         },
         Some(s) if is_path(s) => Mount {
             kind: MountType::Bind,
-            source: Some(paths::absolute(s, base, home).to_string_lossy().into_owned()),
-            target: target.to_string(),
+            source: Some(bind_source(s, base, home)),
+            target,
             read_only: false,
             bind: Some(BindOptions {
                 create_host_path: true,
@@ -191,15 +225,17 @@ fn parse_short(text: &str, base: &Path, home: Option<&Path>) -> Result<Mount, St
             }),
             volume: None,
             tmpfs: None,
+            image: None,
         },
         Some(name) => Mount {
             kind: MountType::Volume,
             source: Some(name.to_string()),
-            target: target.to_string(),
+            target,
             read_only: false,
             bind: None,
             volume: Some(VolumeOptions::default()),
             tmpfs: None,
+            image: None,
         },
     };
     for option in mode.into_iter().flat_map(|m| m.split(',')) {
@@ -208,23 +244,24 @@ fn parse_short(text: &str, base: &Path, home: Option<&Path>) -> Result<Mount, St
     Ok(mount)
 }
 
+/// One short-syntax option. As compose: `z`/`Z` and propagation modes are kept as `bind`
+/// options whatever the mount (the engine applies SELinux labels to named volumes too).
 fn apply_option(mount: &mut Mount, option: &str) -> Result<(), String> {
     match option {
         "ro" => mount.read_only = true,
         "rw" => mount.read_only = false,
-        "z" | "Z" if mount.kind == MountType::Bind => {
-            mount.bind.get_or_insert_with(BindOptions::default).selinux = Some(option.to_string())
-        }
-        "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" if mount.kind == MountType::Bind => {
+        "z" | "Z" => mount.bind.get_or_insert_with(BindOptions::default).selinux = Some(option.to_string()),
+        "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
             mount.bind.get_or_insert_with(BindOptions::default).propagation = Some(option.to_string())
         }
         "nocopy" if mount.kind == MountType::Volume => {
             mount.volume.get_or_insert_with(VolumeOptions::default).nocopy = true
         }
+        "nocopy" => return Err("`nocopy` applies only to volumes, not to a host path".to_string()),
         "cached" | "delegated" | "consistent" => {}
         other => {
             return Err(format!(
-                "unknown mount option {other:?} (use ro, rw, z, Z, nocopy or a propagation mode)"
+                "unknown mount option {other:?}: the options are ro, rw, z, Z, nocopy, and the propagation modes shared, rshared, slave, rslave, private, rprivate"
             ));
         }
     }
@@ -265,12 +302,24 @@ mod tests {
         assert_eq!((m.kind, m.source), (MountType::Volume, None));
         let m = parse_short("/etc:/etc:ro,z", base, home).unwrap();
         assert_eq!(m.bind.unwrap().selinux.as_deref(), Some("z"));
+        // As compose reads them: a named volume keeps `z`, container paths are cleaned, an
+        // absolute host path is kept as written, a relative one is cleaned.
+        let m = parse_short("name:/path/:z", base, home).unwrap();
+        assert_eq!((m.kind, m.target.as_str()), (MountType::Volume, "/path"));
+        assert_eq!(m.bind.unwrap().selinux.as_deref(), Some("z"));
+        let m = parse_short("/srv/data/:/data/", base, home).unwrap();
+        assert_eq!((m.source.as_deref(), m.target.as_str()), (Some("/srv/data/"), "/data"));
+        let m = parse_short("./data/:/var/lib/x/", base, home).unwrap();
+        assert_eq!(
+            (m.source.as_deref(), m.target.as_str()),
+            (Some("/srv/app/data"), "/var/lib/x")
+        );
     }
 
     #[test]
     fn bad_mounts() {
         let base = Path::new("/srv");
-        for bad in ["data:relative", "a:b:c:d", ":/x", "./x:/y:bogus", "data:/d:z"] {
+        for bad in ["data:relative", "a:b:c:d", ":/x", "./x:/y:bogus", "./x:/y:nocopy"] {
             assert!(parse_short(bad, base, None).is_err(), "{bad}");
         }
     }

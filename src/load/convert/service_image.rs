@@ -1,12 +1,14 @@
-//! Where a service's image comes from: `build` (context, Dockerfile, args, …) and `pull_policy`.
+//! Where a service's image comes from: `build` (context, Dockerfile or `dockerfile_inline`, args,
+//! and the BuildKit keys compose accepts) and `pull_policy` (including `daily`, `weekly` and
+//! `every_<duration>`).
 
 use std::path::PathBuf;
 
 use super::{ServiceConversion, host_entries, strings};
 use crate::load::decode::Spanned;
 use crate::load::paths;
-use crate::load::raw::RawBuild;
-use crate::model::{Build, PullPolicy};
+use crate::load::raw::{RawBuild, RawFileRef};
+use crate::model::{Build, BuildSecret, PullPolicy};
 
 impl ServiceConversion<'_, '_> {
     pub(super) fn build(&mut self, b: RawBuild) -> Build {
@@ -23,8 +25,26 @@ impl ServiceConversion<'_, '_> {
             shm_size,
             pull,
             no_cache,
+            dockerfile_inline,
+            additional_contexts,
+            secrets,
+            ssh,
+            tags,
+            platforms,
+            privileged,
+            entitlements,
+            cache_to,
+            ulimits,
+            isolation,
             extensions: _,
         } = b;
+        if let (Some(_), Some(inline)) = (&dockerfile, &dockerfile_inline) {
+            self.error(
+                &inline.loc,
+                "`dockerfile` and `dockerfile_inline` are both set",
+                "keep one: a file in the context, or the Dockerfile written inline",
+            );
+        }
         let context = match context {
             Some(c) if c.value.contains("://") || c.value.starts_with("git@") => PathBuf::from(c.value),
             Some(c) => paths::absolute(&c.value, self.cx.project_dir, self.cx.home),
@@ -33,9 +53,29 @@ impl ServiceConversion<'_, '_> {
                 self.cx.project_dir.to_path_buf()
             }
         };
+        let inline = dockerfile_inline.map(|d| d.value);
         Build {
+            dockerfile: match &inline {
+                Some(_) => None,
+                None => Some(dockerfile.unwrap_or_else(|| "Dockerfile".to_string())),
+            },
+            dockerfile_inline: inline,
+            additional_contexts: additional_contexts
+                .map(strings)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, source)| (name, self.context_source(&source)))
+                .collect(),
+            secrets: secrets.map(|s| self.build_secrets(s)).unwrap_or_default(),
+            ssh: ssh.map(crate::load::decode::StrOrList::into_vec).unwrap_or_default(),
+            tags: tags.unwrap_or_default(),
+            platforms: platforms.unwrap_or_default(),
+            privileged: privileged.unwrap_or(false),
+            entitlements: entitlements.unwrap_or_default(),
+            cache_to: cache_to.unwrap_or_default(),
+            ulimits: ulimits.map(|u| self.ulimits(u)).unwrap_or_default(),
+            isolation,
             context,
-            dockerfile: dockerfile.unwrap_or_else(|| "Dockerfile".to_string()),
             args: args
                 .map(|a| {
                     a.0.into_iter()
@@ -54,20 +94,106 @@ impl ServiceConversion<'_, '_> {
         }
     }
 
+    /// An additional build context: a local path made absolute; an image, URL or `service:`
+    /// reference as written.
+    fn context_source(&self, source: &str) -> String {
+        let local = !source.contains("://") && !source.starts_with("service:") && !source.starts_with("git@");
+        match local {
+            true => paths::absolute(source, self.cx.project_dir, self.cx.home)
+                .to_string_lossy()
+                .into_owned(),
+            false => source.to_string(),
+        }
+    }
+
+    /// Build secrets: declared top-level secrets, by name and an optional target.
+    fn build_secrets(&mut self, raw: Vec<RawFileRef>) -> Vec<BuildSecret> {
+        let mut out = Vec::new();
+        for r in raw {
+            let (source, target) = match r {
+                RawFileRef::Short(s) => (s, None),
+                RawFileRef::Long(l) => match l.source {
+                    Some(source) => (source, l.target),
+                    None => {
+                        let loc = l.loc.clone().unwrap_or_else(|| self.loc.clone());
+                        self.error(&loc, "build secret has no `source`", "add `source: NAME`");
+                        continue;
+                    }
+                },
+            };
+            self.refs
+                .secrets
+                .push((self.name.to_string(), source.value.clone(), source.loc, "secret"));
+            out.push(BuildSecret {
+                source: source.value,
+                target,
+            });
+        }
+        out
+    }
+
     pub(super) fn pull_policy(&mut self, p: Spanned<String>) -> Option<PullPolicy> {
+        let refresh = |every: std::time::Duration| PullPolicy::Refresh {
+            every,
+            written: p.value.clone(),
+        };
         match p.value.as_str() {
             "always" => Some(PullPolicy::Always),
             "never" => Some(PullPolicy::Never),
             "missing" | "if_not_present" => Some(PullPolicy::Missing),
             "build" => Some(PullPolicy::Build),
-            other => {
-                self.error(
-                    &p.loc,
-                    format!("unknown pull_policy {other:?}"),
-                    "use `always`, `never`, `missing` or `build`",
-                );
-                None
-            }
+            "daily" => Some(refresh(std::time::Duration::from_secs(24 * 3600))),
+            "weekly" => Some(refresh(std::time::Duration::from_secs(7 * 24 * 3600))),
+            // As compose: a bare `refresh` means `missing`.
+            "refresh" => Some(PullPolicy::Missing),
+            other => match other.strip_prefix("every_").and_then(parse_every) {
+                Some(every) => Some(refresh(every)),
+                None => {
+                    self.error(
+                        &p.loc,
+                        format!("unknown pull_policy {other:?}"),
+                        "use `always`, `never`, `missing`, `build`, `daily`, `weekly` or `every_<duration>` (e.g. `every_12h`)",
+                    );
+                    None
+                }
+            },
         }
+    }
+}
+
+/// `every_<duration>`'s duration: Go units plus `d` and `w` (`every_1w2d`, `every_12h`).
+fn parse_every(text: &str) -> Option<std::time::Duration> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = std::mem::take(&mut number).parse().ok()?;
+        let unit = match c {
+            'w' => 7 * 24 * 3600,
+            'd' => 24 * 3600,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    (number.is_empty() && total > 0).then(|| std::time::Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_every;
+
+    #[test]
+    fn refresh_intervals() {
+        assert_eq!(parse_every("12h").map(|d| d.as_secs()), Some(12 * 3600));
+        assert_eq!(parse_every("1w2d").map(|d| d.as_secs()), Some(9 * 24 * 3600));
+        assert_eq!(parse_every("bogus"), None);
+        assert_eq!(parse_every("12"), None);
+        assert_eq!(parse_every(""), None);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::ServiceConversion;
 use crate::load::decode::{Keyed, Spanned};
-use crate::load::raw::RawServiceNetworks;
+use crate::load::raw::{RawServiceNetwork, RawServiceNetworks};
 use crate::model::ServiceNetwork;
 
 impl ServiceConversion<'_, '_> {
@@ -63,11 +63,29 @@ impl ServiceConversion<'_, '_> {
                     );
                 }
             }
+            let RawServiceNetwork {
+                loc: _,
+                aliases,
+                ipv4_address,
+                ipv6_address,
+                priority,
+                mac_address,
+                interface_name,
+                gw_priority,
+                driver_opts,
+                link_local_ips,
+                extensions: _,
+            } = value;
             let settings = ServiceNetwork {
-                aliases: value.aliases.unwrap_or_default(),
-                ipv4_address: value.ipv4_address.map(|a| a.value),
-                ipv6_address: value.ipv6_address.map(|a| a.value),
-                priority: value.priority,
+                aliases: aliases.unwrap_or_default(),
+                ipv4_address: ipv4_address.map(|a| a.value),
+                ipv6_address: ipv6_address.map(|a| a.value),
+                priority,
+                mac_address,
+                interface_name,
+                gw_priority,
+                driver_opts: driver_opts.map(|d| d.into_btree()).unwrap_or_default(),
+                link_local_ips: link_local_ips.unwrap_or_default(),
             };
             let empty = settings == ServiceNetwork::default();
             out.insert(key, (!empty).then_some(settings));

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use super::{ServiceConversion, strings};
 use crate::load::decode::{Keyed, Map, Spanned};
-use crate::load::raw::{RawDeploy, RawDevice, RawResourceSet, RawUlimit};
-use crate::model::{Deploy, Device, ResourceSet, Resources, RestartCondition, RestartPolicy, Ulimit};
+use crate::load::raw::{RawDeploy, RawDevice, RawDeviceRequest, RawResourceSet, RawUlimit};
+use crate::model::{Deploy, Device, DeviceRequest, ResourceSet, Resources, RestartCondition, RestartPolicy, Ulimit};
 
 impl ServiceConversion<'_, '_> {
     pub(super) fn deploy(&mut self, d: RawDeploy) -> Deploy {
@@ -53,24 +53,26 @@ impl ServiceConversion<'_, '_> {
             reservations: r.reservations.map(|s| self.resource_set(s, "reservations")),
         });
         let restart_policy = restart_policy.map(|p| {
-            let condition = match p.condition {
+            let when = match &p.condition {
                 None => RestartCondition::Any,
                 Some(c) => match c.value.as_str() {
-                    "none" => RestartCondition::None,
+                    "none" | "no" => RestartCondition::None,
                     "on-failure" => RestartCondition::OnFailure,
-                    "any" => RestartCondition::Any,
+                    "any" | "always" => RestartCondition::Any,
+                    "unless-stopped" => RestartCondition::UnlessStopped,
                     other => {
                         self.error(
                             &c.loc,
                             format!("unknown restart_policy condition {other:?}"),
-                            "use `none`, `on-failure` or `any`",
+                            "use `none`, `on-failure`, `any` or `unless-stopped`",
                         );
                         RestartCondition::Any
                     }
                 },
             };
             RestartPolicy {
-                condition,
+                condition: p.condition.map(|c| c.value),
+                when,
                 delay: self.duration(p.delay, "restart_policy.delay"),
                 max_attempts: p.max_attempts,
                 window: self.duration(p.window, "restart_policy.window"),
@@ -86,23 +88,92 @@ impl ServiceConversion<'_, '_> {
     }
 
     fn resource_set(&mut self, s: RawResourceSet, which: &str) -> ResourceSet {
-        if let Some(d) = &s.devices {
-            self.error(
-                &d.loc,
-                format!("`deploy.resources.{which}.devices` is not supported by composed"),
-                "remove it; GPU and device reservations are not mapped yet",
-            );
-        }
-        if let Some(c) = &s.cpus
+        let RawResourceSet {
+            loc: _,
+            cpus,
+            memory,
+            pids,
+            devices,
+            extensions: _,
+        } = s;
+        if let Some(c) = &cpus
             && c.value <= 0.0
         {
             self.error(&c.loc, "`cpus` must be more than 0", "write e.g. `0.5` for half a CPU");
         }
-        ResourceSet {
-            cpus: s.cpus.map(|c| c.value),
-            memory: self.size(s.memory, "memory"),
-            pids: s.pids,
+        let devices = devices.unwrap_or_default();
+        if which == "limits"
+            && let Some(d) = devices.first()
+        {
+            let loc = d.loc.clone().unwrap_or_else(|| self.loc.clone());
+            self.error(
+                &loc,
+                "devices are reserved, not limited",
+                "move them to `deploy.resources.reservations.devices`",
+            );
         }
+        ResourceSet {
+            cpus: cpus.map(|c| c.value),
+            memory: self.size(memory, "memory"),
+            pids,
+            devices: self.device_requests(devices, true),
+        }
+    }
+
+    /// GPU and device requests. `count: all` is -1; `count` and `device_ids` exclude each other;
+    /// reservations need `capabilities`, `gpus` does not (compose adds `gpu` for them).
+    pub(super) fn device_requests(
+        &mut self,
+        raw: Vec<RawDeviceRequest>,
+        needs_capabilities: bool,
+    ) -> Vec<DeviceRequest> {
+        let mut out = Vec::new();
+        for r in raw {
+            let RawDeviceRequest {
+                loc,
+                capabilities,
+                count,
+                device_ids,
+                driver,
+                options,
+                extensions: _,
+            } = r;
+            let loc = loc.unwrap_or_else(|| self.loc.clone());
+            if needs_capabilities && capabilities.is_none() {
+                self.error(
+                    &loc,
+                    "a device reservation needs `capabilities`",
+                    "add e.g. `capabilities: [gpu]`",
+                );
+            }
+            if count.is_some() && device_ids.is_some() {
+                self.error(&loc, "`count` and `device_ids` exclude each other", "keep one of them");
+            }
+            let count = match count {
+                Some(c) if c.value == "all" => Some(-1),
+                Some(c) => match c.value.parse::<i64>() {
+                    Ok(n) if n >= 0 => Some(n),
+                    _ => {
+                        self.error(
+                            &c.loc,
+                            format!("`count` {:?} is not a number", c.value),
+                            "write a number, or `all`",
+                        );
+                        None
+                    }
+                },
+                None if device_ids.is_none() => Some(-1),
+                None => None,
+            };
+            out.push(DeviceRequest {
+                capabilities: capabilities.unwrap_or_default(),
+                driver,
+                count,
+                device_ids: device_ids.unwrap_or_default(),
+                options: options.map(|o| o.into_btree()).unwrap_or_default(),
+            });
+        }
+        out
     }
 
     pub(super) fn check_conflicts(
