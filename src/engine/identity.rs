@@ -3,9 +3,10 @@
 //!
 //! Compose's own labels (`com.docker.compose.project`, `.service`, `.container-number`, `.oneoff`,
 //! `.network`, `.volume`, `.project.working_dir`, `.project.config_files`) are written so tools that
-//! group by project keep working. composed's own facts go under its own `composed.` namespace: its
-//! config hash is never written as compose's `config-hash`, or the two tools would keep recreating
-//! each other's containers.
+//! group by project keep working, and `com.docker.compose.config-hash` carries composed's own hash
+//! so that compose's read-only commands (`ps`, `exec`, `logs`, `port`, `cp`, `top`), which list only
+//! containers with that label, see them. composed decides recreation from `composed.config-hash`
+//! only; `docker compose up` on the same project would recreate the containers (its hash differs).
 
 use crate::model::{Project, Service};
 
