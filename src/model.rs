@@ -96,8 +96,9 @@ pub struct Service {
     pub mem_limit: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bytes")]
     pub mem_reservation: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bytes")]
-    pub memswap_limit: Option<u64>,
+    /// Bytes, or -1 for unlimited swap.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "signed_bytes")]
+    pub memswap_limit: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,6 +235,20 @@ pub struct Service {
     /// Bind the engine's socket with the operator's registry logins.
     #[serde(skip_serializing_if = "is_false")]
     pub use_api_socket: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_config: Option<Blkio>,
+    /// Windows engines only; a Linux engine ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_count: Option<i64>,
+    /// Windows engines only; a Linux engine ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// `docker compose up`'s console attachment; composed sends every container's output to
+    /// the journal whatever it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_driver: Option<String>,
     /// The service's `x-` keys, as JSON.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, serde_json::Value>,
@@ -310,6 +325,13 @@ impl Service {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn signed_bytes<S: Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(n) => s.serialize_str(&n.to_string()),
+        None => s.serialize_none(),
+    }
 }
 
 fn bytes<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
@@ -450,14 +472,49 @@ pub struct BindOptions {
     pub create_host_path: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selinux: Option<String>,
+    /// `enabled` (default), `disabled`, `writable` or `readonly`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recursive: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct VolumeOptions {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "is_false")]
     pub nocopy: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subpath: Option<String>,
+}
+
+/// `blkio_config`: block IO weight and per-device limits.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Blkio {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weight_device: Vec<BlkioWeight>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_bps: Vec<BlkioRate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_bps: Vec<BlkioRate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_iops: Vec<BlkioRate>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_iops: Vec<BlkioRate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlkioWeight {
+    pub path: String,
+    pub weight: u16,
+}
+
+/// A device path and a rate: bytes per second, or operations per second.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlkioRate {
+    pub path: String,
+    pub rate: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -773,4 +830,22 @@ pub struct FileObject {
     pub environment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Swarm's: accepted, but a service that uses it cannot be created.
+    #[serde(skip_serializing_if = "is_false")]
+    pub external: bool,
+    /// The text of an `environment` or `content` source, copied into the container before it
+    /// starts; never printed.
+    #[serde(skip)]
+    pub value: Option<Secret>,
+}
+
+/// Text that must never be printed or logged (a secret's value). Its `Debug` says only how long
+/// it is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
 }

@@ -278,6 +278,15 @@ impl ProjectRuntime {
         }
     }
 
+    /// The configuration a service's containers run: what was applied before a refused edit
+    /// for a pinned service, else the file's.
+    pub fn running_config(&self, name: &str) -> Option<&Service> {
+        match self.refused.contains_key(name) {
+            true => self.applied.get(name),
+            false => self.project.as_ref()?.services.get(name),
+        }
+    }
+
     /// Each service as the API shows it.
     pub fn service_statuses(&self) -> Vec<ServiceStatus> {
         let Some(project) = &self.project else {
@@ -286,11 +295,7 @@ impl ProjectRuntime {
         self.services
             .iter()
             .map(|(name, rt)| {
-                // A pinned service still runs what was applied before the refused edit.
-                let config = match self.refused.contains_key(name) {
-                    true => self.applied.get(name),
-                    false => project.services.get(name),
-                };
+                let config = self.running_config(name);
                 ServiceStatus {
                     project: self.name().to_string(),
                     service: name.clone(),

@@ -11,6 +11,7 @@ use super::supervision::{Action, RestartAction};
 use super::{Daemon, Event};
 use crate::engine::events::{ContainerEvent, EventKind};
 use crate::engine::{Engine, EngineError};
+use crate::execute::lifecycle;
 use crate::state::ServiceState;
 
 impl<E: Engine> Daemon<E> {
@@ -88,10 +89,16 @@ impl<E: Engine> Daemon<E> {
         reply: Option<Reply>,
     ) {
         let (engine, tx) = (self.engine.clone(), self.tx.clone());
+        let post_start = self
+            .projects
+            .get(&project)
+            .and_then(|m| m.runtime.running_config(&service))
+            .map(|s| s.post_start.clone())
+            .unwrap_or_default();
         tokio::spawn(async move {
             let mut result = Ok(());
             for c in &containers {
-                if let Err(e) = engine.start_container(&c.id, &c.name).await {
+                if let Err(e) = lifecycle::start(&engine, &c.id, &c.name, &post_start).await {
                     result = Err(e);
                 }
             }
@@ -134,7 +141,9 @@ impl<E: Engine> Daemon<E> {
                         for d in dependents {
                             tracing::info!("{}: restarting it, as its dependency {service} restarted", d.name);
                             let _ = engine.stop_container(&d.id, &d.name, d.stop_timeout).await;
-                            let _ = engine.start_container(&d.id, &d.name).await;
+                            if let Err(e) = lifecycle::start(&engine, &d.id, &d.name, &d.post_start).await {
+                                tracing::error!("{}: {e}", d.name);
+                            }
                         }
                     });
                 }

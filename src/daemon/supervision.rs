@@ -66,6 +66,7 @@ pub struct Dependent {
     pub id: String,
     pub name: String,
     pub stop_timeout: i64,
+    pub post_start: Vec<crate::model::Hook>,
 }
 
 impl ServiceRuntime {
@@ -274,6 +275,7 @@ impl ProjectRuntime {
                 id: t.id.clone(),
                 name: t.name.clone(),
                 stop_timeout: s.stop_timeout(),
+                post_start: s.post_start.clone(),
             }));
         }
         for d in &out {

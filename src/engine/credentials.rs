@@ -133,6 +133,45 @@ impl Credentials {
     }
 }
 
+/// A Docker CLI `config.json` holding only these logins (`auths`), as compose gives a
+/// `use_api_socket` service; helpers' answers are written out, so the container needs none.
+pub fn config_json(logins: &HashMap<String, DockerCredentials>) -> String {
+    let mut auths = serde_json::Map::new();
+    for (registry, c) in logins {
+        let mut entry = serde_json::Map::new();
+        if let (Some(user), Some(password)) = (&c.username, &c.password) {
+            entry.insert(
+                "auth".into(),
+                encode_base64(format!("{user}:{password}").as_bytes()).into(),
+            );
+        }
+        if let Some(token) = &c.identitytoken {
+            entry.insert("identitytoken".into(), token.clone().into());
+        }
+        auths.insert(registry.clone(), entry.into());
+    }
+    serde_json::json!({ "auths": auths }).to_string()
+}
+
+/// Standard base64 with padding.
+fn encode_base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            match i <= chunk.len() {
+                true => out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char),
+                false => out.push('='),
+            }
+        }
+    }
+    out
+}
+
 /// `$DOCKER_CONFIG`, else `.docker` in the home directory, as the Docker CLI finds it.
 fn config_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
@@ -264,6 +303,11 @@ mod tests {
         assert_eq!(decode_base64("YTpi").as_deref(), Some("a:b"));
         assert_eq!(decode_base64("YTpiYw==").as_deref(), Some("a:bc"));
         assert_eq!(decode_base64("not base64!"), None);
+        for text in ["user:pass", "a:b", "a:bc", "", "x"] {
+            assert_eq!(decode_base64(&encode_base64(text.as_bytes())).as_deref(), Some(text));
+        }
+        assert_eq!(encode_base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(encode_base64(b"a:bc"), "YTpiYw==");
     }
 
     #[test]

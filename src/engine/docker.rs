@@ -6,10 +6,12 @@ use futures_util::stream::BoxStream;
 
 use super::events::ContainerEvent;
 use super::logs::LogFrame;
-use super::{Engine, EngineError, EventScope, MIN_API_VERSION, REQUEST_TIMEOUT, Version, VolumeMount, parse_api};
-use crate::model::{Network, Project, Service, Volume};
+use super::{
+    Engine, EngineError, EventScope, ExecOutcome, MIN_API_VERSION, REQUEST_TIMEOUT, Version, VolumeMount, parse_api,
+};
+use crate::model::{Hook, Network, Project, Service, Volume};
 use crate::observed::Observed;
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, InjectedFile};
 
 /// A client for one Docker engine.
 #[derive(Debug, Clone)]
@@ -109,6 +111,14 @@ impl Engine for DockerEngine {
 
     async fn rename_container(&self, id: &str, new_name: &str) -> Result<(), EngineError> {
         self.rename(id, new_name).await
+    }
+
+    async fn exec(&self, id: &str, name: &str, hook: &Hook) -> Result<ExecOutcome, EngineError> {
+        self.run_exec(id, name, hook).await
+    }
+
+    async fn copy_files(&self, id: &str, name: &str, files: &[InjectedFile]) -> Result<(), EngineError> {
+        self.copy_in(id, name, files).await
     }
 
     async fn is_running(&self, id: &str) -> Result<bool, EngineError> {

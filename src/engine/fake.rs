@@ -19,11 +19,11 @@ use tokio::sync::broadcast;
 
 use super::events::{ContainerEvent, EventKind};
 use super::logs::LogFrame;
-use super::{Engine, EngineError, EventScope, Version, VolumeMount};
+use super::{Engine, EngineError, EventScope, ExecOutcome, Version, VolumeMount};
 use crate::identity;
-use crate::model::{Network, Project, Service, Volume};
+use crate::model::{Hook, Network, Project, Service, Volume};
 use crate::observed::{ContainerState, Health, Observed, ObservedContainer, ObservedObject};
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, InjectedFile};
 
 #[derive(Debug, Clone)]
 pub struct FakeContainer {
@@ -57,6 +57,10 @@ struct State {
     /// Image -> the paths it declares as `VOLUME`s.
     image_volumes: HashMap<String, Vec<String>>,
     exits_after: HashMap<String, (Duration, i64)>,
+    /// `"exec web-1 CMD..."` -> the exit codes of its runs, in turn (0 when none is left).
+    exec_exits: HashMap<String, Vec<i64>>,
+    /// Container name -> the paths of the files copied into it.
+    copied: HashMap<String, Vec<String>>,
     next_id: u64,
     clock: i64,
     down: bool,
@@ -112,6 +116,16 @@ impl FakeEngine {
     /// Containers of `service` created from now on exit with `code` `after` each start.
     pub fn exits_after(&self, service: &str, after: Duration, code: i64) {
         self.state().exits_after.insert(service.to_string(), (after, code));
+    }
+
+    /// The next run of `call` (`"exec web-1 sh -c x"`) exits with `code`.
+    pub fn exec_exits(&self, call: &str, code: i64) {
+        self.state().exec_exits.entry(call.to_string()).or_default().push(code);
+    }
+
+    /// The paths of the files copied into container `name`.
+    pub fn copied_into(&self, name: &str) -> Vec<String> {
+        self.state().copied.get(name).cloned().unwrap_or_default()
     }
 
     /// Containers of `service` created from now on keep running.
@@ -426,6 +440,31 @@ impl Engine for FakeEngine {
         };
         let _ = self.events.send(event_of(&started, EventKind::Start));
         self.schedule_after_start(&started);
+        Ok(())
+    }
+
+    async fn exec(&self, id: &str, name: &str, hook: &Hook) -> Result<ExecOutcome, EngineError> {
+        let call = format!("exec {name} {}", hook.command.join(" "));
+        self.call(call.clone())?;
+        let mut st = self.state();
+        if !st.containers.get(id).is_some_and(|c| c.running) {
+            return Err(EngineError::Refused(format!("container {name} is not running")));
+        }
+        let code = st
+            .exec_exits
+            .get_mut(&call)
+            .filter(|c| !c.is_empty())
+            .map_or(0, |c| c.remove(0));
+        Ok(ExecOutcome {
+            exit_code: code,
+            output: format!("output of {}", hook.command.join(" ")),
+        })
+    }
+
+    async fn copy_files(&self, _id: &str, name: &str, files: &[InjectedFile]) -> Result<(), EngineError> {
+        self.call(format!("copy into {name}"))?;
+        let paths = files.iter().map(|f| f.path.clone());
+        self.state().copied.entry(name.to_string()).or_default().extend(paths);
         Ok(())
     }
 

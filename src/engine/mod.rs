@@ -14,6 +14,7 @@ mod build;
 pub mod credentials;
 mod docker;
 pub mod events;
+mod exec;
 #[cfg(test)]
 pub mod fake;
 pub mod identity;
@@ -30,9 +31,11 @@ pub use docker::DockerEngine;
 use events::ContainerEvent;
 use logs::LogFrame;
 
-use crate::model::{Network, Project, Service, Volume};
+pub use exec::ExecOutcome;
+
+use crate::model::{Hook, Network, Project, Service, Volume};
 use crate::observed::Observed;
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, InjectedFile};
 
 /// How long one request may take; a stop call waiting out a grace period gets its own longer one.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -118,6 +121,15 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// Removes a stopped container and keeps its volumes; one already gone is fine.
     fn remove_container(&self, id: &str, name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
     fn rename_container(&self, id: &str, new_name: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Runs a command in a running container and waits for it to end.
+    fn exec(&self, id: &str, name: &str, hook: &Hook) -> impl Future<Output = Result<ExecOutcome, EngineError>> + Send;
+    /// Copies files into a created container (before it starts).
+    fn copy_files(
+        &self,
+        id: &str,
+        name: &str,
+        files: &[InjectedFile],
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Whether a container is running (`false` when it is gone).
     fn is_running(&self, id: &str) -> impl Future<Output = Result<bool, EngineError>> + Send;
     /// The volumes a container has mounted, by mount target.

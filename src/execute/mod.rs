@@ -10,6 +10,7 @@
 //! [`reconcile_once`] is the one observe → plan → apply pass that `composed up` and the daemon
 //! share.
 
+pub mod lifecycle;
 mod rollback;
 mod stop;
 #[cfg(test)]
@@ -332,14 +333,14 @@ impl<E: Engine> Run<'_, E> {
             ContainerStep::Start { id, name } => {
                 let number = self.tracker.number_of(service, id);
                 self.tracker.track(service, number, id);
-                e.start_container(id, name).await?;
+                lifecycle::start(e, id, name, &self.project.services[service].post_start).await?;
                 (self.progress)(name, "started");
                 Ok(())
             }
             ContainerStep::Create { spec } => {
-                let id = e.create_container(spec).await?;
+                let id = lifecycle::create(e, spec).await?;
                 self.tracker.track(service, spec.number, &id);
-                e.start_container(&id, &spec.name).await?;
+                lifecycle::start(e, &id, &spec.name, &self.project.services[service].post_start).await?;
                 (self.progress)(&spec.name, "created and started");
                 Ok(())
             }
@@ -367,7 +368,7 @@ impl<E: Engine> Run<'_, E> {
                 self.tracker.track(service, number, id);
                 let timeout = self.project.services[service].stop_timeout();
                 e.stop_container(id, name, timeout).await?;
-                e.start_container(id, name).await?;
+                lifecycle::start(e, id, name, &self.project.services[service].post_start).await?;
                 (self.progress)(name, &format!("restarted ({reason})"));
                 Ok(())
             }
@@ -403,7 +404,7 @@ impl<E: Engine> Run<'_, E> {
             }
         };
         let spec = &spec;
-        let id = match e.create_container(spec).await {
+        let id = match lifecycle::create(e, spec).await {
             Ok(id) => id,
             Err(err) => {
                 // Keep the old container serving under its own name.
@@ -414,7 +415,7 @@ impl<E: Engine> Run<'_, E> {
         self.tracker.track(service, spec.number, &id);
         e.stop_container(old_id, &parked, spec.stop_timeout).await?;
         e.remove_container(old_id, &parked).await?;
-        e.start_container(&id, &spec.name).await?;
+        lifecycle::start(e, &id, &spec.name, &self.project.services[service].post_start).await?;
         (self.progress)(&spec.name, &format!("recreated ({reason})"));
         Ok(())
     }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{Run, parked_name};
+use super::{Run, lifecycle, parked_name};
 use crate::engine::{Engine, EngineError};
 use crate::observed::Health;
 use crate::spec::ContainerSpec;
@@ -52,7 +52,7 @@ impl<E: Engine> Run<'_, E> {
                 return Err(StepError::Failed(err));
             }
         };
-        let new_id = match e.create_container(&spec).await {
+        let new_id = match lifecycle::create(e, &spec).await {
             Ok(id) => id,
             Err(err) => {
                 back().await;
@@ -67,7 +67,8 @@ impl<E: Engine> Run<'_, E> {
             )));
         }
         self.tracker.track(service, spec.number, &new_id);
-        let proof = match e.start_container(&new_id, &spec.name).await {
+        let post_start = &self.project.services[service].post_start;
+        let proof = match lifecycle::start(e, &new_id, &spec.name, post_start).await {
             Ok(()) => self.prove(service, &spec).await,
             Err(err) => Err(format!("could not be started: {err}")),
         };

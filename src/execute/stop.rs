@@ -162,10 +162,10 @@ async fn stop_one<E: Engine>(
     remove: bool,
     progress: Progress<'_>,
 ) -> Result<String, EngineError> {
-    let timeout = project
-        .services
-        .get(&c.service)
-        .map_or(crate::model::DEFAULT_STOP_TIMEOUT, |s| s.stop_timeout());
+    let service = project.services.get(&c.service);
+    let timeout = service.map_or(crate::model::DEFAULT_STOP_TIMEOUT, |s| s.stop_timeout());
+    let pre_stop = service.map(|s| s.pre_stop.as_slice()).unwrap_or_default();
+    super::lifecycle::before_stop(engine, &c.id, &c.name, pre_stop).await?;
     engine.stop_container(&c.id, &c.name, timeout).await?;
     if remove {
         engine.remove_container(&c.id, &c.name).await?;

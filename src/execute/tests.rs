@@ -338,3 +338,103 @@ async fn an_edit_whose_image_cannot_be_pulled_leaves_the_service_running() {
     let report = hot_reload(&engine, &edited).await;
     assert_rolled_back(&engine, &report, &old, "manifest unknown");
 }
+
+const HOOKED: &str = "name: p
+services:
+  web:
+    image: busybox
+    environment: {V: '1'}
+    post_start: [{command: warm-up}]
+    pre_stop: [{command: drain}]
+    secrets: [token]
+secrets:
+  token:
+    environment: COMPOSED_TEST_TOKEN_UNSET_HERE
+";
+
+fn hooked(yaml: &str) -> Project {
+    let mut p = project(yaml);
+    // The variable the secret names, as the loader would have read it.
+    p.secrets.get_mut("token").unwrap().value = Some(crate::model::Secret("s3cret".into()));
+    p
+}
+
+#[tokio::test(start_paused = true)]
+async fn text_secrets_are_copied_in_before_the_start_and_post_start_runs_after_it() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    let report = up(&engine, &hooked(HOOKED)).await;
+    assert!(report.ok(), "{report:?}");
+    let calls = engine.take_calls();
+    let (create, copy, start, hook) = (
+        position(&calls, "create p-web-1"),
+        position(&calls, "copy into p-web-1"),
+        position(&calls, "start p-web-1"),
+        position(&calls, "exec p-web-1 warm-up"),
+    );
+    assert!(create < copy && copy < start && start < hook, "{calls:?}");
+    assert_eq!(engine.copied_into("p-web-1"), ["/run/secrets/token"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_post_start_hook_fails_the_service_and_leaves_the_container_running() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    engine.exec_exits("exec p-web-1 warm-up", 3);
+    let report = up(&engine, &hooked(HOOKED)).await;
+    let ServiceState::Failed(why) = &report.services["web"] else {
+        panic!("{report:?}")
+    };
+    assert!(
+        why.contains("post_start hook 1 of p-web-1 exited with status 3"),
+        "{why}"
+    );
+    assert!(
+        !why.contains("warm-up"),
+        "the command is the file's: journal only: {why}"
+    );
+    assert!(engine.containers()["p-web-1"].running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_whose_post_start_hook_fails_is_rolled_back() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    assert!(up(&engine, &hooked(HOOKED)).await.ok());
+    let old = engine.containers()["p-web-1"].id.clone();
+    engine.exec_exits("exec p-web-1 warm-up", 1);
+    let report = hot_reload(&engine, &hooked(&HOOKED.replace("'1'", "'2'"))).await;
+    assert_rolled_back(
+        &engine,
+        &report,
+        &old,
+        "post_start hook 1 of p-web-1 exited with status 1",
+    );
+    let calls = engine.take_calls();
+    assert!(
+        !calls.contains(&"exec p-web-1 drain".to_string()),
+        "no pre_stop on a replace: {calls:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn pre_stop_runs_before_a_stop_and_a_failing_one_keeps_the_container_running() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    let p = hooked(HOOKED);
+    assert!(up(&engine, &p).await.ok());
+    engine.exec_exits("exec p-web-1 drain", 2);
+    let observed = engine.observe("p").await.unwrap();
+    let errors = stop(&engine, &p, &observed, None, &quiet).await;
+    assert!(
+        errors[0].contains("pre_stop hook 1 of p-web-1 exited with status 2"),
+        "{errors:?}"
+    );
+    assert!(engine.containers()["p-web-1"].running, "the stop was aborted");
+    engine.take_calls();
+    let errors = stop(&engine, &p, &observed, None, &quiet).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let calls = engine.take_calls();
+    assert!(position(&calls, "exec p-web-1 drain") < position(&calls, "stop p-web-1"));
+    assert!(!engine.containers()["p-web-1"].running);
+}

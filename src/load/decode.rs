@@ -131,9 +131,6 @@ fn unsupported_reason(key: &str) -> Option<&'static str> {
             "`models` needs the `docker model` CLI plugin (Docker Model Runner), which composed does not drive; run the model with `docker model run` and pass its URL to the service in `environment`"
         }
         "isolation" | "credential_spec" => "Windows containers only: composed runs Linux engines",
-        "blkio_config" | "cpu_count" | "cpu_percent" | "attach" | "label_file" | "volume_driver" => {
-            "composed does not map this key to the engine yet; remove it, or run this service with docker compose"
-        }
         _ => return None,
     })
 }

@@ -105,6 +105,36 @@ decode_struct! {
         pre_stop: Vec<RawHook> = "pre_stop",
         use_api_socket: bool = "use_api_socket",
         pull_refresh_after: Spanned<String> = "pull_refresh_after",
+        blkio_config: RawBlkio = "blkio_config",
+        cpu_count: i64 = "cpu_count",
+        cpu_percent: f64 = "cpu_percent",
+        attach: bool = "attach",
+        label_file: StrOrList = "label_file",
+        volume_driver: String = "volume_driver",
+    }
+}
+
+decode_struct! {
+    /// `blkio_config`: block IO weight and limits.
+    pub struct RawBlkio {
+        weight: u16 = "weight",
+        weight_device: Vec<RawBlkioWeight> = "weight_device",
+        device_read_bps: Vec<RawBlkioRate> = "device_read_bps",
+        device_write_bps: Vec<RawBlkioRate> = "device_write_bps",
+        device_read_iops: Vec<RawBlkioRate> = "device_read_iops",
+        device_write_iops: Vec<RawBlkioRate> = "device_write_iops",
+    }
+}
+decode_struct! {
+    pub struct RawBlkioWeight {
+        path: String = "path",
+        weight: u16 = "weight",
+    }
+}
+decode_struct! {
+    pub struct RawBlkioRate {
+        path: String = "path",
+        rate: Spanned<String> = "rate",
     }
 }
 
@@ -253,12 +283,14 @@ decode_struct! {
         propagation: String = "propagation",
         create_host_path: bool = "create_host_path",
         selinux: String = "selinux",
+        recursive: Spanned<String> = "recursive",
     }
 }
 decode_struct! {
     pub struct RawVolumeOptions {
         nocopy: bool = "nocopy",
         subpath: String = "subpath",
+        labels: ListOrMap = "labels",
     }
 }
 decode_struct! {
@@ -359,6 +391,7 @@ decode_struct! {
         memory: Spanned<String> = "memory",
         pids: i64 = "pids",
         devices: Vec<RawDeviceRequest> = "devices",
+        generic_resources: Node = "generic_resources",
     }
 }
 decode_struct! {
@@ -452,6 +485,12 @@ pub struct RawExtraHosts(pub ListOrMap);
 impl Decode for RawExtraHosts {
     const EXPECTED: &'static str = "a list of `host=ip` strings or a mapping";
     fn decode(node: &Node, cx: &mut Cx) -> Option<Self> {
+        // A mapping may give one host several addresses: `host: [ip1, ip2]`.
+        if let Kind::Map(entries) = &node.kind
+            && entries.iter().any(|e| matches!(e.value.kind, Kind::Seq(_)))
+        {
+            return several_addresses(entries, cx);
+        }
         // `host=ip` first; the older `host:ip` splits at the first colon (IPv6 addresses have more).
         let list = ListOrMap::decode_with(node, cx, &['='])?;
         let fixed = list
@@ -469,6 +508,27 @@ impl Decode for RawExtraHosts {
             .collect();
         Some(RawExtraHosts(ListOrMap(fixed)))
     }
+}
+
+/// `extra_hosts` as a mapping whose values may be lists: one entry per address.
+fn several_addresses(entries: &[crate::yaml::Entry], cx: &mut Cx) -> Option<RawExtraHosts> {
+    let mut out = Vec::new();
+    for e in entries {
+        cx.push(e.key.clone());
+        let addresses = match &e.value.kind {
+            Kind::Seq(_) => Vec::<String>::decode(&e.value, cx),
+            _ => String::decode(&e.value, cx).map(|a| vec![a]),
+        };
+        cx.pop();
+        for address in addresses.unwrap_or_default() {
+            out.push(crate::load::decode::Keyed {
+                key: e.key.clone(),
+                key_loc: e.key_loc.clone(),
+                value: Some(address),
+            });
+        }
+    }
+    Some(RawExtraHosts(ListOrMap(out)))
 }
 
 decode_struct! {

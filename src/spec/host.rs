@@ -7,11 +7,11 @@
 
 use bollard::models::{
     DeviceMapping, DeviceRequest as EngineDeviceRequest, HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig,
-    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
 };
 
 use super::network::shared_namespace;
-use crate::model::{DeviceRequest, Project, ResourceSet, Service, Ulimit};
+use crate::model::{BlkioRate, DeviceRequest, Project, ResourceSet, Service, Ulimit};
 
 /// Everything in `HostConfig` a service sets besides mounts, ports and networks.
 pub fn host_config(project: &Project, service: &Service) -> Result<HostConfig, String> {
@@ -25,6 +25,7 @@ pub fn host_config(project: &Project, service: &Service) -> Result<HostConfig, S
     };
     resources(service, &mut host);
     cpu_and_memory_tunables(service, &mut host);
+    block_io(service, &mut host);
     devices(service, &mut host);
     isolation(project, service, &mut host)?;
     naming_and_logging(service, &mut host);
@@ -46,7 +47,7 @@ fn resources(service: &Service, host: &mut HostConfig) {
         .mem_reservation
         .or(reservations(service).and_then(|r| r.memory))
         .map(|m| m as i64);
-    host.memory_swap = service.memswap_limit.map(|m| m as i64);
+    host.memory_swap = service.memswap_limit;
     host.nano_cpus = service.cpus.or(limits.and_then(|l| l.cpus)).map(|c| (c * 1e9) as i64);
     host.cpu_shares = service.cpu_shares;
     host.cpuset_cpus = service.cpuset.clone();
@@ -54,6 +55,35 @@ fn resources(service: &Service, host: &mut HostConfig) {
     host.oom_score_adj = service.oom_score_adj;
     host.shm_size = service.shm_size.map(|s| s as i64);
     host.ulimits = (!service.ulimits.is_empty()).then(|| service.ulimits.iter().map(ulimit).collect());
+}
+
+fn block_io(service: &Service, host: &mut HostConfig) {
+    let Some(b) = &service.blkio_config else { return };
+    let throttle = |rates: &[BlkioRate]| {
+        (!rates.is_empty()).then(|| {
+            rates
+                .iter()
+                .map(|r| ThrottleDevice {
+                    path: Some(r.path.clone()),
+                    rate: Some(r.rate as i64),
+                })
+                .collect()
+        })
+    };
+    host.blkio_weight = b.weight;
+    host.blkio_weight_device = (!b.weight_device.is_empty()).then(|| {
+        b.weight_device
+            .iter()
+            .map(|w| ResourcesBlkioWeightDevice {
+                path: Some(w.path.clone()),
+                weight: Some(usize::from(w.weight)),
+            })
+            .collect()
+    });
+    host.blkio_device_read_bps = throttle(&b.device_read_bps);
+    host.blkio_device_write_bps = throttle(&b.device_write_bps);
+    host.blkio_device_read_iops = throttle(&b.device_read_iops);
+    host.blkio_device_write_iops = throttle(&b.device_write_iops);
 }
 
 fn ulimit((name, u): (&String, &Ulimit)) -> ResourcesUlimits {
@@ -76,6 +106,9 @@ fn cpu_and_memory_tunables(service: &Service, host: &mut HostConfig) {
     host.memory_swappiness = service.mem_swappiness.map(|s| s as i64);
     host.oom_kill_disable = service.oom_kill_disable.then_some(true);
     host.cgroup_parent = service.cgroup_parent.clone();
+    host.cpu_count = service.cpu_count;
+    host.cpu_percent = service.cpu_percent.map(|p| p as i64);
+    host.volume_driver = service.volume_driver.clone();
     host.storage_opt = (!service.storage_opt.is_empty()).then(|| service.storage_opt.clone().into_iter().collect());
 }
 

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::identity::{self, COMPOSE_CONFIG_HASH, CONFIG_HASH};
 use crate::model::{Project, Service};
-pub use mounts::{API_SOCKET_CONFIG_DIR, inherit_anonymous_volumes, unnamed_image_volumes};
+pub use mounts::{API_SOCKET_CONFIG_DIR, InjectedFile, inherit_anonymous_volumes, unnamed_image_volumes};
 
 /// Everything needed to create one container.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +38,8 @@ pub struct ContainerSpec {
     pub stop_timeout: i64,
     /// `use_api_socket`: the operator's registry logins go into the container before it starts.
     pub api_socket: bool,
+    /// Secrets and configs given as text, copied in before the container starts.
+    pub files: Vec<InjectedFile>,
 }
 
 pub use crate::model::DEFAULT_STOP_TIMEOUT;
@@ -117,6 +119,7 @@ pub fn container_spec(project: &Project, service: &Service, number: u32) -> Resu
         hash,
         stop_timeout: service.stop_timeout(),
         api_socket: service.use_api_socket,
+        files: service_mounts.files,
     })
 }
 

@@ -8,7 +8,7 @@ use bollard::models::{
 };
 
 use crate::identity;
-use crate::model::{Mount, MountType, Project, Service};
+use crate::model::{Mount, MountType, Project, Secret, Service};
 
 /// Where `use_api_socket` mounts the engine's socket, and the `DOCKER_CONFIG` directory the
 /// operator's registry logins are copied into before the container starts (as compose does).
@@ -16,11 +16,25 @@ pub const API_SOCKET: &str = "/var/run/docker.sock";
 pub const API_SOCKET_CONFIG_DIR: &str = "/run/secrets/docker";
 
 /// The mounts of a service, in two forms: Mount API entries, and legacy `Binds` strings for the
-/// mounts that carry an SELinux relabel (`z`/`Z`), which only the `Binds` form can express.
+/// mounts that carry an SELinux relabel (`z`/`Z`), which only the `Binds` form can express; and
+/// the secrets and configs given as text, copied in before the container starts.
 #[derive(Debug, Default)]
 pub struct Mounts {
     pub mounts: Vec<EngineMount>,
     pub binds: Vec<String>,
+    pub files: Vec<InjectedFile>,
+}
+
+/// A file copied into a container after it is created and before it starts: a secret or
+/// config given by `environment` or `content`, or `use_api_socket`'s registry logins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectedFile {
+    /// Absolute path in the container.
+    pub path: String,
+    pub content: Secret,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
 }
 
 /// Every mount of `service`.
@@ -32,7 +46,7 @@ pub fn service_mounts(project: &Project, service: &Service) -> Result<Mounts, St
             None => out.mounts.push(engine_mount(project, m)?),
         }
     }
-    out.mounts.extend(file_mounts(project, service)?);
+    file_mounts(project, service, &mut out)?;
     if service.use_api_socket && !service.volumes.iter().any(|m| m.target == API_SOCKET) {
         out.mounts.push(EngineMount {
             target: Some(API_SOCKET.into()),
@@ -64,37 +78,59 @@ fn volume_name(project: &Project, key: &str) -> String {
         .map_or_else(|| key.to_string(), |v| v.name.clone())
 }
 
-/// Secrets and configs given by a file, bind-mounted read-only.
-fn file_mounts(project: &Project, service: &Service) -> Result<Vec<EngineMount>, String> {
-    let mut out = Vec::new();
+/// Secrets and configs: a file source is bind-mounted read-only, a text source is copied in.
+fn file_mounts(project: &Project, service: &Service, out: &mut Mounts) -> Result<(), String> {
     for (kind, refs, objects) in [
         ("secret", &service.secrets, &project.secrets),
         ("config", &service.configs, &project.configs),
     ] {
         for r in refs {
             let Some(object) = objects.get(&r.source) else { continue };
-            let Some(file) = &object.file else {
+            if object.external {
                 return Err(format!(
-                    "{kind} `{}` is given by `environment`/`content`; only `file:` sources are mounted so far",
+                    "{kind} `{}` is external, a Docker Swarm feature a single engine does not have; give it a `file:` source",
                     r.source
                 ));
-            };
+            }
             let target = match (&r.target, kind) {
                 (Some(t), _) if t.starts_with('/') => t.clone(),
                 (Some(t), "secret") => format!("/run/secrets/{t}"),
                 (Some(t), _) => format!("/{t}"),
                 (None, _) => format!("/{}", r.source),
             };
-            out.push(EngineMount {
-                target: Some(target),
-                source: Some(file.to_string_lossy().into_owned()),
-                typ: Some(EngineMountType::BIND),
-                read_only: Some(true),
-                ..Default::default()
+            if let Some(file) = &object.file {
+                out.mounts.push(EngineMount {
+                    target: Some(target),
+                    source: Some(file.to_string_lossy().into_owned()),
+                    typ: Some(EngineMountType::BIND),
+                    read_only: Some(true),
+                    ..Default::default()
+                });
+                continue;
+            }
+            let Some(content) = object.value.clone() else {
+                return Err(format!(
+                    "{kind} `{}` comes from variable {} , which is not set",
+                    r.source,
+                    object.environment.as_deref().unwrap_or("?")
+                ));
+            };
+            let id = |v: &Option<String>, what: &str| match v {
+                None => Ok(0),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map_err(|_| format!("{kind} `{}`: {what} {v:?} is not a number", r.source)),
+            };
+            out.files.push(InjectedFile {
+                path: target,
+                content,
+                mode: r.mode.unwrap_or(0o444),
+                uid: id(&r.uid, "uid")?,
+                gid: id(&r.gid, "gid")?,
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn engine_mount(project: &Project, m: &Mount) -> Result<EngineMount, String> {
@@ -108,10 +144,13 @@ fn engine_mount(project: &Project, m: &Mount) -> Result<EngineMount, String> {
             out.typ = Some(EngineMountType::BIND);
             out.source = m.source.clone();
             let bind = m.bind.clone().unwrap_or_default();
+            let recursive = bind.recursive.as_deref();
             out.bind_options = Some(MountBindOptions {
                 propagation: bind.propagation.as_deref().map(propagation).transpose()?,
                 create_mountpoint: bind.create_host_path.then_some(true),
-                ..Default::default()
+                non_recursive: (recursive == Some("disabled")).then_some(true),
+                read_only_non_recursive: (recursive == Some("writable")).then_some(true),
+                read_only_force_recursive: (recursive == Some("readonly")).then_some(true),
             });
         }
         MountType::Volume => {
@@ -121,6 +160,7 @@ fn engine_mount(project: &Project, m: &Mount) -> Result<EngineMount, String> {
             out.volume_options = Some(MountVolumeOptions {
                 no_copy: v.nocopy.then_some(true),
                 subpath: v.subpath,
+                labels: (!v.labels.is_empty()).then(|| v.labels.into_iter().collect()),
                 ..Default::default()
             });
         }

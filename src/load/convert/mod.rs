@@ -175,6 +175,14 @@ impl ServiceConversion<'_, '_> {
         s
     }
 
+    /// `memswap_limit`: a size, or -1 for unlimited swap.
+    fn swap_size(&mut self, v: Option<Spanned<String>>) -> Option<i64> {
+        if v.as_ref().is_some_and(|v| v.value.trim() == "-1") {
+            return Some(-1);
+        }
+        self.size(v, "memswap_limit").map(|s| s as i64)
+    }
+
     fn run(mut self, raw: RawService) -> Service {
         let RawService {
             loc: _,
@@ -260,8 +268,23 @@ impl ServiceConversion<'_, '_> {
             pre_stop,
             use_api_socket,
             pull_refresh_after,
+            blkio_config,
+            cpu_count,
+            cpu_percent,
+            attach,
+            label_file,
+            volume_driver,
             extensions,
         } = raw;
+        if cpu_count.is_some() || cpu_percent.is_some() {
+            let loc = self.loc.clone();
+            self.diags.warning(
+                Some(&loc),
+                "`cpu_count` and `cpu_percent` apply to Windows engines; a Linux engine ignores them (use `cpus`)",
+            );
+        }
+        let mut labels = labels.map(strings).unwrap_or_default();
+        self.label_files(label_file, &mut labels);
         if let Some(p) = &pull_refresh_after {
             self.diags.warning(
                 Some(&p.loc),
@@ -332,7 +355,7 @@ impl ServiceConversion<'_, '_> {
             deploy,
             mem_limit,
             mem_reservation,
-            memswap_limit: self.size(memswap_limit, "memswap_limit"),
+            memswap_limit: self.swap_size(memswap_limit),
             cpus: cpus.map(|c| c.value),
             cpu_shares,
             cpuset,
@@ -343,7 +366,7 @@ impl ServiceConversion<'_, '_> {
                 driver: l.driver,
                 options: l.options.unwrap_or_default().into_btree(),
             }),
-            labels: labels.map(strings).unwrap_or_default(),
+            labels,
             container_name,
             hostname,
             domainname,
@@ -402,6 +425,11 @@ impl ServiceConversion<'_, '_> {
             post_start: post_start.map(|h| self.hooks(h, "post_start")).unwrap_or_default(),
             pre_stop: pre_stop.map(|h| self.hooks(h, "pre_stop")).unwrap_or_default(),
             use_api_socket: use_api_socket.unwrap_or(false),
+            blkio_config: blkio_config.map(|b| self.blkio(b)),
+            cpu_count,
+            cpu_percent,
+            attach,
+            volume_driver,
             composed: self.composed_settings(&extensions),
             extensions: extensions.iter().map(|e| (e.key.clone(), to_json(&e.value))).collect(),
         }

@@ -8,11 +8,26 @@
 use std::path::Path;
 
 use super::{ServiceConversion, parse_mode};
+use crate::load::decode::Spanned;
 use crate::load::paths;
 use crate::load::raw::{RawMount, RawMountLong};
 use crate::model::{BindOptions, ImageOptions, Mount, MountType, TmpfsOptions, VolumeOptions};
 
 impl ServiceConversion<'_, '_> {
+    /// `bind.recursive`: how submounts of the source are mounted.
+    fn recursive(&mut self, r: Option<Spanned<String>>) -> Option<String> {
+        let r = r?;
+        if !matches!(r.value.as_str(), "enabled" | "disabled" | "writable" | "readonly") {
+            self.error(
+                &r.loc,
+                format!("`bind.recursive` {:?} is not a recursion mode", r.value),
+                "write `enabled`, `disabled`, `writable` or `readonly`",
+            );
+            return None;
+        }
+        Some(r.value)
+    }
+
     pub(super) fn mounts(&mut self, raw: Vec<RawMount>) -> Vec<Mount> {
         let mut out = Vec::new();
         for m in raw {
@@ -138,16 +153,19 @@ impl ServiceConversion<'_, '_> {
             }
             None => None,
         };
+        // Only what was written, as compose prints it; no block means the defaults.
         let bind = match kind_value {
-            MountType::Bind => Some(bind.map_or(BindOptions::default(), |b| BindOptions {
+            MountType::Bind => bind.map(|b| BindOptions {
                 propagation: b.propagation,
                 create_host_path: b.create_host_path.unwrap_or(false),
                 selinux: b.selinux,
-            })),
+                recursive: self.recursive(b.recursive),
+            }),
             _ => None,
         };
         let volume = match kind_value {
             MountType::Volume => Some(volume.map_or(VolumeOptions::default(), |v| VolumeOptions {
+                labels: v.labels.map(super::strings).unwrap_or_default(),
                 nocopy: v.nocopy.unwrap_or(false),
                 subpath: v.subpath,
             })),

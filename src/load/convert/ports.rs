@@ -183,6 +183,10 @@ fn split_host_ip(spec: &str) -> Result<(Option<&str>, &str), String> {
         1 | 2 => Ok((None, spec)),
         3 => {
             let ip = parts[0];
+            if ip.is_empty() {
+                // `:8080:80`, `::80`: no address, as compose reads it.
+                return Ok((None, &spec[1..]));
+            }
             if ip.parse::<std::net::Ipv4Addr>().is_err() {
                 return Err(format!(
                     "{ip:?} is not an IPv4 address (write IPv6 addresses in brackets: `[::1]:80:80`)"

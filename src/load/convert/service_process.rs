@@ -78,4 +78,30 @@ impl ServiceConversion<'_, '_> {
         }
         paths
     }
+
+    /// `label_file`: labels read from files in order (a later file wins), under the service's
+    /// own `labels`, as compose merges them.
+    pub(super) fn label_files(&mut self, files: Option<StrOrList>, labels: &mut BTreeMap<String, String>) {
+        let mut from_files: BTreeMap<String, String> = BTreeMap::new();
+        for file in files.map(StrOrList::into_vec).unwrap_or_default() {
+            let abs = paths::absolute(&file, self.cx.project_dir, self.cx.home);
+            match std::fs::read_to_string(&abs) {
+                Ok(text) => match dotenv::parse(&text, &Arc::from(abs.as_path()), self.cx.vars) {
+                    Ok(vars) => from_files.extend(vars),
+                    Err(d) => self.diags.push(d),
+                },
+                Err(e) => {
+                    let loc = self.loc.clone();
+                    self.error(
+                        &loc,
+                        format!("cannot read label file {}: {e}", abs.display()),
+                        "create the file or fix the path in `label_file`",
+                    );
+                }
+            }
+        }
+        for (k, v) in from_files {
+            labels.entry(k).or_insert(v);
+        }
+    }
 }

@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 
 use super::{ServiceConversion, strings};
 use crate::load::decode::{Keyed, Map, Spanned};
-use crate::load::raw::{RawDeploy, RawDevice, RawDeviceRequest, RawResourceSet, RawUlimit};
-use crate::model::{Deploy, Device, DeviceRequest, ResourceSet, Resources, RestartCondition, RestartPolicy, Ulimit};
+use crate::load::raw::{RawBlkio, RawBlkioRate, RawDeploy, RawDevice, RawDeviceRequest, RawResourceSet, RawUlimit};
+use crate::model::{
+    Blkio, BlkioRate, BlkioWeight, Deploy, Device, DeviceRequest, ResourceSet, Resources, RestartCondition,
+    RestartPolicy, Ulimit,
+};
 
 impl ServiceConversion<'_, '_> {
     pub(super) fn deploy(&mut self, d: RawDeploy) -> Deploy {
@@ -39,6 +42,9 @@ impl ServiceConversion<'_, '_> {
         }
         let mode = mode.and_then(|m| match m.value.as_str() {
             "replicated" => Some(m.value),
+            // One node: compose runs a global service like a replicated one (one container
+            // unless `replicas` says otherwise).
+            "global" => Some(m.value),
             _ => {
                 self.error(
                     &m.loc,
@@ -94,8 +100,15 @@ impl ServiceConversion<'_, '_> {
             memory,
             pids,
             devices,
+            generic_resources,
             extensions: _,
         } = s;
+        if let Some(g) = generic_resources {
+            self.diags.warning(
+                Some(&g.loc),
+                format!("`deploy.resources.{which}.generic_resources` applies to Docker Swarm only and is ignored"),
+            );
+        }
         if let Some(c) = &cpus
             && c.value <= 0.0
         {
@@ -118,6 +131,63 @@ impl ServiceConversion<'_, '_> {
             pids,
             devices: self.device_requests(devices, true),
         }
+    }
+
+    /// `blkio_config`: weights 10–1000 and rates as sizes (bytes or operations per second).
+    pub(super) fn blkio(&mut self, b: RawBlkio) -> Blkio {
+        let RawBlkio {
+            loc: _,
+            weight,
+            weight_device,
+            device_read_bps,
+            device_write_bps,
+            device_read_iops,
+            device_write_iops,
+            extensions: _,
+        } = b;
+        let weight_device = weight_device
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|w| match (w.path, w.weight) {
+                (Some(path), Some(weight)) => Some(BlkioWeight { path, weight }),
+                _ => {
+                    let loc = w.loc.unwrap_or_else(|| self.loc.clone());
+                    self.error(
+                        &loc,
+                        "a `weight_device` entry needs `path` and `weight`",
+                        "write `{path: /dev/sda, weight: 400}`",
+                    );
+                    None
+                }
+            })
+            .collect();
+        Blkio {
+            weight,
+            weight_device,
+            device_read_bps: self.blkio_rates(device_read_bps, "device_read_bps"),
+            device_write_bps: self.blkio_rates(device_write_bps, "device_write_bps"),
+            device_read_iops: self.blkio_rates(device_read_iops, "device_read_iops"),
+            device_write_iops: self.blkio_rates(device_write_iops, "device_write_iops"),
+        }
+    }
+
+    fn blkio_rates(&mut self, rates: Option<Vec<RawBlkioRate>>, key: &str) -> Vec<BlkioRate> {
+        let mut out = Vec::new();
+        for r in rates.unwrap_or_default() {
+            let loc = r.loc.clone().unwrap_or_else(|| self.loc.clone());
+            let (Some(path), Some(rate)) = (r.path, r.rate) else {
+                self.error(
+                    &loc,
+                    format!("a `{key}` entry needs `path` and `rate`"),
+                    "write `{path: /dev/sda, rate: 12mb}`",
+                );
+                continue;
+            };
+            if let Some(rate) = self.size(Some(rate), key) {
+                out.push(BlkioRate { path, rate });
+            }
+        }
+        out
     }
 
     /// GPU and device requests. `count: all` is -1; `count` and `device_ids` exclude each other;

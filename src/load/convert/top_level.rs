@@ -9,7 +9,7 @@ use crate::diag::Diagnostics;
 use crate::load::decode::{Keyed, Map};
 use crate::load::paths;
 use crate::load::raw::{RawFileObject, RawNetwork, RawVolume};
-use crate::model::{FileObject, Ipam, IpamPool, Network, Service, Volume};
+use crate::model::{FileObject, Ipam, IpamPool, Network, Secret, Service, Volume};
 
 pub(super) fn top_networks(
     raw: Option<Map<Option<RawNetwork>>>,
@@ -196,10 +196,23 @@ pub(super) fn top_files(
             extensions: _,
         } = value;
         if let Some(e) = external.filter(|e| e.value) {
-            diags.error_help(
+            // Accepted as compose accepts it; a service that uses it cannot be created.
+            diags.warning(
                 Some(&e.loc),
-                format!("external {kind}s are a Docker Swarm feature"),
-                format!("give the {kind} a `file:` (or `environment:`) source instead"),
+                format!(
+                    "external {kind}s are a Docker Swarm feature: services that use `{key}` cannot be created; give it a `file:` (or `environment:`) source instead"
+                ),
+            );
+            out.insert(
+                key.clone(),
+                FileObject {
+                    name: name.unwrap_or_else(|| key.clone()),
+                    file: None,
+                    environment: None,
+                    content: None,
+                    external: true,
+                    value: None,
+                },
             );
             continue;
         }
@@ -228,8 +241,14 @@ pub(super) fn top_files(
             FileObject {
                 name: name.unwrap_or_else(|| format!("{}_{key}", cx.project_name)),
                 file: file.map(|f| paths::absolute(&f.value, cx.project_dir, cx.home)),
+                value: match (&environment, &content) {
+                    (Some(var), _) => (cx.vars)(&var.value).map(Secret),
+                    (None, Some(text)) => Some(Secret(text.clone())),
+                    (None, None) => None,
+                },
                 environment: environment.map(|e| e.value),
                 content,
+                external: false,
             },
         );
     }
