@@ -208,11 +208,13 @@ fn scalar(v: &Value) -> String {
             let plain = !s.is_empty()
                 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./@".contains(c))
                 && !matches!(
-                    s.as_str(),
-                    "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
+                    s.to_ascii_lowercase().as_str(),
+                    "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
                 )
                 && s.parse::<f64>().is_err()
-                && !s.starts_with(['-', '.']);
+                && !s.starts_with(['-', '.', '@'])
+                && !s.starts_with("0x")
+                && !s.starts_with("0o");
             if plain {
                 s.clone()
             } else {
@@ -369,6 +371,25 @@ pub async fn ps(args: &ProjectArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_yaml_reads_as_something_else_are_quoted() {
+        for word in [
+            "@127.0.0.1",
+            "True",
+            "NO",
+            "y",
+            "0x1F",
+            "0o17",
+            "-x",
+            ".5",
+            "1e3",
+            "null",
+        ] {
+            assert!(scalar(&Value::String(word.into())).starts_with('"'), "{word}");
+        }
+        assert_eq!(scalar(&Value::String("db-1".into())), "db-1");
+    }
 
     #[test]
     fn yaml_output_reads_back() {

@@ -514,7 +514,12 @@ pub struct BlkioWeight {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BlkioRate {
     pub path: String,
+    #[serde(serialize_with = "size_string")]
     pub rate: u64,
+}
+
+fn size_string<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -592,6 +597,10 @@ pub struct Deploy {
     pub restart_policy: Option<RestartPolicy>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Swarm's keys (`update_config`, `rollback_config`, `placement`, `endpoint_mode`): kept as
+    /// written so `config` prints them, and otherwise ignored.
+    #[serde(flatten)]
+    pub swarm: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -612,6 +621,9 @@ pub struct ResourceSet {
     pub pids: Option<i64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<DeviceRequest>,
+    /// Swarm's; kept as written, otherwise ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generic_resources: Option<serde_json::Value>,
 }
 
 /// When `deploy.restart_policy` restarts a container.
@@ -705,9 +717,10 @@ pub enum PullPolicy {
     Missing,
     Build,
     /// `daily`, `weekly`, `every_<duration>`: pull when the local image was tagged longer ago
-    /// than this. The policy's own words are kept for printing.
+    /// than this. The policy's own words are kept for printing. A bare `refresh` has no period
+    /// and acts as `missing`, as in compose.
     Refresh {
-        every: Duration,
+        every: Option<Duration>,
         written: String,
     },
 }

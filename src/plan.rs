@@ -246,6 +246,7 @@ fn plan_service(
     let after = service
         .depends_on
         .iter()
+        .filter(|(dep, _)| project.services.contains_key(*dep))
         .map(|(dep, d)| Wait {
             service: dep.clone(),
             condition: d.condition,

@@ -14,6 +14,8 @@ use serde_json::Value;
 
 #[derive(Default)]
 struct Comparison {
+    /// composed's error, where it refused what docker compose accepted.
+    refused: Option<String>,
     compared: usize,
     differences: Vec<String>,
     only_composed: Vec<String>,
@@ -43,6 +45,32 @@ fn compare(compose: &Value, ours: &Value, path: &str, out: &mut Comparison) {
         (a, b) => out
             .differences
             .push(format!("{path}: docker compose {a} vs composed {b}")),
+    }
+}
+
+/// Where docker compose prints what its own loader would not read back, composed prints the
+/// readable form; this turns compose's output into that form before the comparison:
+/// `blkio_config` device entries with capitalised keys (`Path`, `Weight`, `Rate`), and a
+/// `ulimits` entry of 0 printed as `{}`.
+fn undo_compose_printing_quirks(project: &mut Value) {
+    let Some(services) = project.get_mut("services").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for service in services.values_mut() {
+        if let Some(blkio) = service.get_mut("blkio_config").and_then(Value::as_object_mut) {
+            for devices in blkio.values_mut().filter_map(Value::as_array_mut) {
+                for device in devices.iter_mut().filter_map(Value::as_object_mut) {
+                    *device = device.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
+                }
+            }
+        }
+        if let Some(ulimits) = service.get_mut("ulimits").and_then(Value::as_object_mut) {
+            for limit in ulimits.values_mut() {
+                if limit.as_object().is_some_and(|o| o.is_empty()) {
+                    *limit = Value::from(0);
+                }
+            }
+        }
     }
 }
 
@@ -85,15 +113,15 @@ fn run_case(compose_cmd: &[String], dir: &Path, args: &[String], env: &BTreeMap<
     ours.arg("config").args(args).args(["--format", "json"]);
     base_env(&mut ours);
     let ours = ours.output().expect("run composed");
-    assert!(
-        ours.status.success(),
-        "composed refused {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&ours.stderr)
-    );
+    let mut out = Comparison::default();
+    if !ours.status.success() {
+        out.refused = Some(String::from_utf8_lossy(&ours.stderr).into_owned());
+        return out;
+    }
     let theirs: Value = serde_json::from_slice(&theirs.stdout).expect("compose json");
     let ours: Value = serde_json::from_slice(&ours.stdout).expect("composed json");
-    let mut out = Comparison::default();
+    let mut theirs = theirs;
+    undo_compose_printing_quirks(&mut theirs);
     compare(&theirs, &ours, "", &mut out);
     out
 }
@@ -118,15 +146,89 @@ fn cases() -> Vec<(PathBuf, Vec<String>)> {
                 .unwrap()
                 .map(|e| e.unwrap().path())
         })
-        // tests/compat/corpus holds whole projects, one per subdirectory, not a case of its own.
-        .filter(|p| p.is_dir() && !p.ends_with("tests/compat/corpus"))
+        // corpus/ holds whole projects, one per subdirectory, and refused/ files compose refuses.
+        .filter(|p| p.is_dir() && !p.ends_with("tests/compat/corpus") && !p.ends_with("tests/compat/refused"))
         .collect();
     dirs.sort();
     for dir in dirs {
         let args = lines(&dir.join("args"));
         cases.push((dir, args));
     }
+    // The corpus: each project as compose finds it (compose.yaml and its override), and once
+    // more per line of its `arg-sets` (other -f combinations).
+    let mut projects: Vec<PathBuf> = std::fs::read_dir(support::repo().join("tests/compat/corpus"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    projects.sort();
+    for dir in projects {
+        for set in lines(&dir.join("arg-sets")) {
+            cases.push((dir.clone(), set.split_whitespace().map(str::to_string).collect()));
+        }
+        cases.push((dir, Vec::new()));
+    }
     cases
+}
+
+/// A `depends_on` entry (`required: false`) naming a service of an inactive profile.
+fn optional_dependency_on_an_inactive_service(project: &Value) -> Option<String> {
+    let services = project["services"].as_object()?;
+    services
+        .values()
+        .filter_map(|s| s["depends_on"].as_object())
+        .flat_map(|d| d.keys())
+        .find(|dep| !services.contains_key(*dep))
+        .cloned()
+}
+
+/// Files Docker Compose refuses, one per `tests/compat/refused/*.yaml`: composed must refuse
+/// each too, naming the file and a line.
+#[test]
+fn files_docker_compose_refuses_are_refused() {
+    let compose = support::docker_compose();
+    if !support::require("compose", compose.is_some()) {
+        return;
+    }
+    let compose = compose.unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(support::repo().join("tests/compat/refused"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "too few refused cases: {}", files.len());
+    let mut disagreements = Vec::new();
+    for file in &files {
+        let dir = support::project_dir(&[("compose.yaml", &std::fs::read_to_string(file).unwrap())]);
+        let theirs = Command::new(&compose[0])
+            .args(&compose[1..])
+            .args(["config", "--format", "json"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", "/home/ops")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let ours = Command::new(support::composed_bin())
+            .args(["config", "--format", "json"])
+            .env_clear()
+            .env("HOME", "/home/ops")
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let err = String::from_utf8_lossy(&ours.stderr);
+        match (theirs.status.success(), ours.status.success()) {
+            (true, _) => disagreements.push(format!("{name}: docker compose accepts it; not a refused case")),
+            (false, true) => disagreements.push(format!("{name}: composed accepts what docker compose refuses")),
+            (false, false) if !err.contains("compose.yaml:") => {
+                disagreements.push(format!("{name}: composed's error names no file and line: {err}"))
+            }
+            (false, false) => {}
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
 
 #[test]
@@ -145,6 +247,10 @@ fn normalised_project_agrees_with_docker_compose() {
             .collect();
         let name = format!("{} {}", dir.file_name().unwrap().to_string_lossy(), args.join(" "));
         let c = run_case(&compose, &dir, &args, &env);
+        if let Some(why) = c.refused {
+            failures.push(format!("{name}: composed refused what docker compose accepts: {why}"));
+            continue;
+        }
         eprintln!(
             "{name}: {} fields agree, {} differ; composed only: {:?}",
             c.compared,
@@ -207,8 +313,18 @@ fn printed_config_loads_back_to_the_same_project() {
             String::from_utf8(out.stdout).unwrap()
         };
         let json: Value = serde_json::from_str(&run(&["--format", "json"], &dir, &args)).unwrap();
+        if let Some(dangling) = optional_dependency_on_an_inactive_service(&json) {
+            // Printed as compose prints it, and refused on reading as compose refuses it.
+            eprintln!(
+                "{}: not reloaded: optional dependency on inactive `{dangling}`",
+                dir.display()
+            );
+            continue;
+        }
         let yaml = run(&["--format", "yaml"], &dir, &args);
-        let printed = support::project_dir(&[("compose.yaml", &yaml)]);
+        // The printed project holds only the services of the active profiles (which may have been
+        // chosen in the project's `.env`, not beside the printed file): all of them are active.
+        let printed = support::project_dir(&[("compose.yaml", &yaml), (".env", "COMPOSE_PROFILES=*\n")]);
         let again: Value = serde_json::from_str(&run(&["--format", "json"], &printed, &[])).unwrap();
         assert_eq!(
             json,

@@ -132,7 +132,7 @@ pub async fn refresh_due<E: Engine>(engine: &E, project: &Project, observed: &Ob
     let now = crate::clock::unix_micros() as i64 / 1_000_000;
     let mut due = BTreeSet::new();
     for service in project.services.values() {
-        let Some(crate::model::PullPolicy::Refresh { every, .. }) = &service.pull_policy else {
+        let Some(crate::model::PullPolicy::Refresh { every: Some(every), .. }) = &service.pull_policy else {
             continue;
         };
         let image = crate::identity::normalise_image(&crate::identity::image_name(project, service));

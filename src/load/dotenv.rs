@@ -11,6 +11,16 @@ use crate::load::interpolate::{self, InterpError};
 use std::path::Path;
 use std::sync::Arc;
 
+/// An env file in compose's `format: raw`: `NAME=value` lines taken as they are, without
+/// quotes, escapes or interpolation; blank lines and `#` comments are skipped.
+pub fn parse_raw(text: &str) -> IndexMap<String, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .collect()
+}
+
 /// Parses dotenv text. `outer` supplies variables that are not defined earlier in the file
 /// (the process environment). The first error ends the parse: later lines may depend on it.
 pub fn parse(

@@ -1,8 +1,8 @@
 //! `include` and `extends` (with the merge, the loader's third stage), which bring in services and
 //! resources from other files. Each included or extended file is read and interpolated on its own
-//! (an included file with its own `.env` or the entry's `env_file`), and its relative paths are
-//! made absolute against its own directory (or the entry's `project_directory`) before it joins
-//! the project's tree.
+//! (an included file with the project's variables and then its own `.env` or the entry's
+//! `env_file`), and its relative paths are made absolute against its own directory (or the
+//! entry's `project_directory`) before it joins the project's tree.
 
 use std::path::{Path, PathBuf};
 
@@ -53,12 +53,14 @@ impl Loader {
                     .project_dir
                     .clone()
                     .unwrap_or_else(|| full.parent().unwrap_or(Path::new("/")).to_path_buf());
-                // An included file is its own project: its variables come from its own `.env`
-                // (or the entry's `env_file`), and its relative paths from its own directory.
-                let dotenv = match &entry.env_files {
+                // An included file's variables are the including project's, then those of its own
+                // `.env` (or the entry's `env_file`) that the project does not set, as compose
+                // merges them; its relative paths are from its own directory.
+                let mut dotenv = match &entry.env_files {
                     Some(files) => self.read_env_files(files),
                     None => self.read_dotenv(&dir),
                 };
+                dotenv.extend(self.dotenv.clone());
                 let Some(included) = self.read_tree_with(&full, &dotenv) else {
                     continue;
                 };

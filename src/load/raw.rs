@@ -233,7 +233,7 @@ decode_struct! {
     pub struct RawEnvFileLong {
         path: Spanned<String> = "path",
         required: bool = "required",
-        format: String = "format",
+        format: Spanned<String> = "format",
     }
 }
 short_or_long! {

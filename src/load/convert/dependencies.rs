@@ -53,11 +53,9 @@ pub(super) fn check_dependencies(
                     None => "define the service, or remove it from `depends_on`".to_string(),
                 },
             ),
-            Some(_) if !required => {
-                if let Some(s) = services.get_mut(from) {
-                    s.depends_on.remove(to);
-                }
-            }
+            // An optional dependency on a service of an inactive profile stays written (compose
+            // prints it) and is not waited for: the plan waits only for services that run.
+            Some(_) if !required => {}
             Some(profiles) => diags.error_help(
                 Some(loc),
                 format!(

@@ -479,12 +479,20 @@ fn strings(list: ListOrMap) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `host=ip` entries, sorted by host as compose prints them.
+/// `host=ip` entries, sorted by host as compose prints them; an IPv6 address loses the brackets
+/// it may be written in (`[::1]`).
 fn host_entries(list: ListOrMap) -> Vec<String> {
     let mut out: Vec<String> = list
         .0
         .into_iter()
-        .map(|k| format!("{}={}", k.key, k.value.unwrap_or_default()))
+        .map(|k| {
+            let address = k.value.unwrap_or_default();
+            let address = address
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .unwrap_or(&address);
+            format!("{}={address}", k.key)
+        })
         .collect();
     out.sort();
     out

@@ -134,7 +134,7 @@ impl ServiceConversion<'_, '_> {
 
     pub(super) fn pull_policy(&mut self, p: Spanned<String>) -> Option<PullPolicy> {
         let refresh = |every: std::time::Duration| PullPolicy::Refresh {
-            every,
+            every: Some(every),
             written: p.value.clone(),
         };
         match p.value.as_str() {
@@ -145,7 +145,10 @@ impl ServiceConversion<'_, '_> {
             "daily" => Some(refresh(std::time::Duration::from_secs(24 * 3600))),
             "weekly" => Some(refresh(std::time::Duration::from_secs(7 * 24 * 3600))),
             // As compose: a bare `refresh` means `missing`.
-            "refresh" => Some(PullPolicy::Missing),
+            "refresh" => Some(PullPolicy::Refresh {
+                every: None,
+                written: p.value.clone(),
+            }),
             other => match other.strip_prefix("every_").and_then(parse_every) {
                 Some(every) => Some(refresh(every)),
                 None => {

@@ -63,6 +63,8 @@ impl ServiceConversion<'_, '_> {
                     );
                 }
             }
+            // `name: {}` prints as `{}`, a bare name (or `name:`) as null, as compose prints them.
+            let written = value.loc.is_some();
             let RawServiceNetwork {
                 loc: _,
                 aliases,
@@ -88,7 +90,7 @@ impl ServiceConversion<'_, '_> {
                 link_local_ips: link_local_ips.unwrap_or_default(),
             };
             let empty = settings == ServiceNetwork::default();
-            out.insert(key, (!empty).then_some(settings));
+            out.insert(key, (written || !empty).then_some(settings));
         }
         out
     }

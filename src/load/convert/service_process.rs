@@ -47,10 +47,10 @@ impl ServiceConversion<'_, '_> {
         let mut paths = Vec::new();
         let mut from_files: BTreeMap<String, String> = BTreeMap::new();
         for f in files.map(|f| f.0).unwrap_or_default() {
-            let (path, required) = match f {
-                RawEnvFile::Short(p) => (p, true),
+            let (path, required, raw) = match f {
+                RawEnvFile::Short(p) => (p, true, false),
                 RawEnvFile::Long(l) => match l.path {
-                    Some(p) => (p, l.required.unwrap_or(true)),
+                    Some(p) => (p, l.required.unwrap_or(true), self.env_file_format(l.format)),
                     None => {
                         let loc = l.loc.clone().unwrap_or_else(|| self.loc.clone());
                         self.error(&loc, "`env_file` entry has no `path`", "write `path: ./file.env`");
@@ -61,6 +61,7 @@ impl ServiceConversion<'_, '_> {
             let abs = paths::absolute(&path.value, self.cx.project_dir, self.cx.home);
             paths.push(abs.clone());
             match std::fs::read_to_string(&abs) {
+                Ok(text) if raw => from_files.extend(dotenv::parse_raw(&text)),
                 Ok(text) => match dotenv::parse(&text, &Arc::from(abs.as_path()), self.cx.vars) {
                     Ok(vars) => from_files.extend(vars),
                     Err(d) => self.diags.push(d),
@@ -102,6 +103,23 @@ impl ServiceConversion<'_, '_> {
         }
         for (k, v) in from_files {
             labels.entry(k).or_insert(v);
+        }
+    }
+
+    /// `env_file.format`: whether the file is read `raw` (as it is) rather than as a `.env`.
+    fn env_file_format(&mut self, format: Option<Spanned<String>>) -> bool {
+        match format.as_ref().map(|f| f.value.as_str()) {
+            None => false,
+            Some("raw") => true,
+            Some(other) => {
+                let loc = format.as_ref().map_or_else(|| self.loc.clone(), |f| f.loc.clone());
+                self.error(
+                    &loc,
+                    format!("unknown env_file format {other:?}"),
+                    "leave `format` out for a .env file, or write `format: raw` to take the lines as they are",
+                );
+                false
+            }
         }
     }
 }

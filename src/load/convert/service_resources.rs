@@ -27,6 +27,7 @@ impl ServiceConversion<'_, '_> {
             endpoint_mode,
             extensions: _,
         } = d;
+        let mut swarm = BTreeMap::new();
         for (key, node) in [
             ("update_config", update_config),
             ("rollback_config", rollback_config),
@@ -38,6 +39,7 @@ impl ServiceConversion<'_, '_> {
                     Some(&n.loc),
                     format!("`deploy.{key}` applies to Docker Swarm only and is ignored"),
                 );
+                swarm.insert(key.to_string(), super::to_json(&n));
             }
         }
         let mode = mode.and_then(|m| match m.value.as_str() {
@@ -90,6 +92,7 @@ impl ServiceConversion<'_, '_> {
             resources,
             restart_policy,
             labels: labels.map(strings).unwrap_or_default(),
+            swarm,
         }
     }
 
@@ -103,12 +106,13 @@ impl ServiceConversion<'_, '_> {
             generic_resources,
             extensions: _,
         } = s;
-        if let Some(g) = generic_resources {
+        let generic_resources = generic_resources.map(|g| {
             self.diags.warning(
                 Some(&g.loc),
                 format!("`deploy.resources.{which}.generic_resources` applies to Docker Swarm only and is ignored"),
             );
-        }
+            super::to_json(&g)
+        });
         if let Some(c) = &cpus
             && c.value <= 0.0
         {
@@ -130,6 +134,7 @@ impl ServiceConversion<'_, '_> {
             memory: self.size(memory, "memory"),
             pids,
             devices: self.device_requests(devices, true),
+            generic_resources,
         }
     }
 
@@ -220,9 +225,10 @@ impl ServiceConversion<'_, '_> {
                 self.error(&loc, "`count` and `device_ids` exclude each other", "keep one of them");
             }
             let count = match count {
+                // -1 is how `all` is printed.
                 Some(c) if c.value == "all" => Some(-1),
                 Some(c) => match c.value.parse::<i64>() {
-                    Ok(n) if n >= 0 => Some(n),
+                    Ok(n) if n >= -1 => Some(n),
                     _ => {
                         self.error(
                             &c.loc,
