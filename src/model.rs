@@ -247,8 +247,7 @@ pub struct Service {
     /// the journal whatever it says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attach: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub volume_driver: Option<String>,
+
     /// The service's `x-` keys, as JSON.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, serde_json::Value>,
@@ -384,6 +383,11 @@ pub struct Build {
     pub ulimits: BTreeMap<String, Ulimit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isolation: Option<String>,
+    /// Attestations: BuildKit's; the engine's own builder makes none, as compose's classic one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -34,7 +34,7 @@ fn fingerprint(container: &str, project: &str, ids: &BTreeMap<String, String>) -
     for field in HOST_FIELDS_NOT_COMPARED {
         host.remove(*field);
     }
-    for list in ["Links", "ExtraHosts"] {
+    for list in ["Links", "ExtraHosts", "Ulimits"] {
         if let Some(Value::Array(items)) = host.get_mut(list) {
             items.sort_by_key(|i| i.to_string());
         }
@@ -205,10 +205,11 @@ fn compare(compose_cmd: &[String], dir: &Path, file: &str, tag: &str) -> Vec<Str
         .current_dir(dir);
     run(&mut theirs_cmd);
     let ids = container_ids(&theirs_name);
-    let theirs: BTreeMap<String, Value> = containers(&theirs_name)
+    let mut theirs: BTreeMap<String, Value> = containers(&theirs_name)
         .iter()
         .map(|c| (c.replace(&theirs_name, "PROJECT"), fingerprint(c, &theirs_name, &ids)))
         .collect();
+    theirs.insert("probes".into(), probes(dir, &theirs_name));
     let mut down = Command::new(&compose_cmd[0]);
     down.args(&compose_cmd[1..])
         .args(["-p", &theirs_name, "-f", file, "down", "-v"])
@@ -222,10 +223,11 @@ fn compare(compose_cmd: &[String], dir: &Path, file: &str, tag: &str) -> Vec<Str
     let (code, out, err) = support::composed(dir, &["up", "-p", &ours_name, "-f", file]);
     assert_eq!(code, 0, "{out}{err}");
     let ids = container_ids(&ours_name);
-    let ours: BTreeMap<String, Value> = containers(&ours_name)
+    let mut ours: BTreeMap<String, Value> = containers(&ours_name)
         .iter()
         .map(|c| (c.replace(&ours_name, "PROJECT"), fingerprint(c, &ours_name, &ids)))
         .collect();
+    ours.insert("probes".into(), probes(dir, &ours_name));
     drop(f);
 
     let mut differences = Vec::new();
@@ -238,6 +240,31 @@ fn compare(compose_cmd: &[String], dir: &Path, file: &str, tag: &str) -> Vec<Str
         differ(&format!("{tag} {name}"), t, &ours[name], &mut differences);
     }
     differences
+}
+
+/// What the case's `probes` file asks of the running containers: one `SERVICE COMMAND...` per
+/// line, run with `docker exec`; the output (or the failure) of each, by line. Files copied in,
+/// hooks that ran, and the like.
+fn probes(dir: &Path, project: &str) -> Value {
+    let text = std::fs::read_to_string(dir.join("probes")).unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let mut words = line.split_whitespace();
+        let service = words.next().unwrap();
+        let container = format!("{project}-{service}-1");
+        let result = Command::new("docker")
+            .arg("exec")
+            .arg(&container)
+            .args(words)
+            .output()
+            .unwrap();
+        let answer = match result.status.success() {
+            true => String::from_utf8_lossy(&result.stdout).trim().to_string(),
+            false => format!("failed: {}", String::from_utf8_lossy(&result.stderr).trim()),
+        };
+        out.insert(line.to_string(), Value::String(answer.replace(project, "PROJECT")));
+    }
+    Value::Object(out)
 }
 
 /// Each field (to the leaves of objects) where the two fingerprints differ.

@@ -26,14 +26,19 @@ impl DockerEngine {
             return Err(fail(why));
         }
         let dockerfile = dockerfile(build);
-        let (context, context_failure) = crate::build_context::stream(build.context.clone(), dockerfile.clone());
-        let options = options(build, &image, &dockerfile).map_err(fail)?;
+        let remote = remote_context(build);
+        let (body, context_failure) = match remote {
+            Some(_) => (None, crate::build_context::Failure::default()),
+            None => {
+                let (context, failure) = crate::build_context::stream(build.context.clone(), dockerfile.clone());
+                (Some(bollard::body_try_stream(context)), failure)
+            }
+        };
+        let options = options(build, &image, &dockerfile, remote).map_err(fail)?;
         // Base images may come from any registry the operator logged in to.
         let credentials = Credentials::load().map_err(fail)?.all().await;
         let credentials = (!credentials.is_empty()).then_some(credentials);
-        let mut stream = self
-            .docker
-            .build_image(options, credentials, Some(bollard::body_try_stream(context)));
+        let mut stream = self.docker.build_image(options, credentials, body);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
@@ -75,6 +80,12 @@ fn dockerfile(build: &Build) -> Dockerfile {
     }
 }
 
+/// A context given as a URL (a git repository or a tarball), which the engine fetches itself.
+fn remote_context(build: &Build) -> Option<&str> {
+    let context = build.context.to_str()?;
+    (context.contains("://") || context.starts_with("git@")).then_some(context)
+}
+
 /// Why the engine's own builder cannot do this build, if it cannot.
 pub fn buildkit_only(build: &Build) -> Option<String> {
     let needs = |what: &str| {
@@ -109,7 +120,12 @@ pub fn buildkit_only(build: &Build) -> Option<String> {
 }
 
 /// The build API's parameters for `build`.
-fn options(build: &Build, image: &str, dockerfile: &Dockerfile) -> Result<BuildImageOptions, String> {
+fn options(
+    build: &Build,
+    image: &str,
+    dockerfile: &Dockerfile,
+    remote: Option<&str>,
+) -> Result<BuildImageOptions, String> {
     let args: HashMap<String, String> = build
         .args
         .iter()
@@ -124,6 +140,9 @@ fn options(build: &Build, image: &str, dockerfile: &Dockerfile) -> Result<BuildI
         .nocache(build.no_cache);
     if let Some(target) = &build.target {
         options = options.target(target);
+    }
+    if let Some(url) = remote {
+        options = options.remote(url);
     }
     if let Some(network) = &build.network {
         options = options.networkmode(network);

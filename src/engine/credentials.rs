@@ -150,7 +150,12 @@ pub fn config_json(logins: &HashMap<String, DockerCredentials>) -> String {
         }
         auths.insert(registry.clone(), entry.into());
     }
-    serde_json::json!({ "auths": auths }).to_string()
+    // Indented with tabs, as the Docker CLI writes the file.
+    let mut out = Vec::new();
+    let mut writer =
+        serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"\t"));
+    let _ = serde::Serialize::serialize(&serde_json::json!({ "auths": auths }), &mut writer);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Standard base64 with padding.

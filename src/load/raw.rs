@@ -110,7 +110,6 @@ decode_struct! {
         cpu_percent: f64 = "cpu_percent",
         attach: bool = "attach",
         label_file: StrOrList = "label_file",
-        volume_driver: String = "volume_driver",
     }
 }
 
@@ -205,6 +204,8 @@ decode_struct! {
         cache_to: Vec<String> = "cache_to",
         ulimits: Map<RawUlimit> = "ulimits",
         isolation: String = "isolation",
+        provenance: String = "provenance",
+        sbom: String = "sbom",
     }
 }
 

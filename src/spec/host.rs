@@ -108,7 +108,6 @@ fn cpu_and_memory_tunables(service: &Service, host: &mut HostConfig) {
     host.cgroup_parent = service.cgroup_parent.clone();
     host.cpu_count = service.cpu_count;
     host.cpu_percent = service.cpu_percent.map(|p| p as i64);
-    host.volume_driver = service.volume_driver.clone();
     host.storage_opt = (!service.storage_opt.is_empty()).then(|| service.storage_opt.clone().into_iter().collect());
 }
 

@@ -273,7 +273,6 @@ impl ServiceConversion<'_, '_> {
             cpu_percent,
             attach,
             label_file,
-            volume_driver,
             extensions,
         } = raw;
         if cpu_count.is_some() || cpu_percent.is_some() {
@@ -429,7 +428,6 @@ impl ServiceConversion<'_, '_> {
             cpu_count,
             cpu_percent,
             attach,
-            volume_driver,
             composed: self.composed_settings(&extensions),
             extensions: extensions.iter().map(|e| (e.key.clone(), to_json(&e.value))).collect(),
         }

@@ -36,6 +36,8 @@ impl ServiceConversion<'_, '_> {
             cache_to,
             ulimits,
             isolation,
+            provenance,
+            sbom,
             extensions: _,
         } = b;
         if let (Some(_), Some(inline)) = (&dockerfile, &dockerfile_inline) {
@@ -75,6 +77,8 @@ impl ServiceConversion<'_, '_> {
             cache_to: cache_to.unwrap_or_default(),
             ulimits: ulimits.map(|u| self.ulimits(u)).unwrap_or_default(),
             isolation,
+            provenance,
+            sbom,
             context,
             args: args
                 .map(|a| {
