@@ -17,6 +17,7 @@ pub mod diag;
 pub mod engine;
 pub use engine::identity;
 pub mod execute;
+pub mod input;
 pub mod journal;
 pub mod load;
 pub mod model;

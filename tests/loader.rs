@@ -74,7 +74,7 @@ const BAD: &[(&str, &str, u32, u32, &str)] = &[
     ),
     (
         "refused key",
-        "services:\n  a:\n    image: x\n    links: [b]\n",
+        "services:\n  a:\n    image: x\n    develop: {watch: []}\n",
         4,
         5,
         "not supported",

@@ -1,11 +1,8 @@
-//! Two safety checks before the daemon acts on a project: only one daemon manages a project at a
-//! time (a lock file per project, naming its holder), and no input file is writable by a user
-//! other than the daemon's own and root (such a file is root on the host through the engine; the
-//! rule sshd applies to its keys).
+//! Only one daemon manages a project at a time: a lock file per project, naming its holder.
+//! (Input files others could change are refused by the loader, see [`crate::input`].)
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -22,16 +19,6 @@ pub enum GuardError {
         project: String,
         holder: String,
         path: PathBuf,
-    },
-    #[error("cannot read {}: {source}", path.display())]
-    Unreadable { path: PathBuf, source: std::io::Error },
-    #[error("refusing {}: it is owned by uid {uid}, who could change what runs as root through the engine; run `chown root {}`", path.display(), path.display())]
-    Owner { path: PathBuf, uid: u32 },
-    #[error("refusing {}: it is writable by {who} (mode {mode:o}), who could change what runs as root through the engine; run `chmod go-w {}`", path.display(), path.display())]
-    Writable {
-        path: PathBuf,
-        who: &'static str,
-        mode: u32,
     },
 }
 
@@ -88,30 +75,6 @@ fn unit_suffix() -> String {
         .unwrap_or_default()
 }
 
-/// Refuses a file that a user other than root and the daemon's own could write.
-pub fn check_writable_only_by_owner(path: &Path) -> Result<(), GuardError> {
-    let meta = std::fs::metadata(path).map_err(|source| GuardError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let me = crate::user::uid().unwrap_or(0);
-    if meta.uid() != 0 && meta.uid() != me {
-        return Err(GuardError::Owner {
-            path: path.to_path_buf(),
-            uid: meta.uid(),
-        });
-    }
-    let mode = meta.permissions().mode();
-    if mode & 0o022 != 0 {
-        return Err(GuardError::Writable {
-            path: path.to_path_buf(),
-            who: if mode & 0o002 != 0 { "everyone" } else { "its group" },
-            mode: mode & 0o777,
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,25 +87,5 @@ mod tests {
         assert!(second.contains(&format!("pid {}", std::process::id())), "{second}");
         drop(first);
         assert!(lock(&dir, "p").is_ok());
-    }
-
-    #[test]
-    fn group_or_world_writable_files_are_refused() {
-        let dir = std::env::temp_dir().join(format!("composed-perm-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("compose.yaml");
-        std::fs::write(&f, "").unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(check_writable_only_by_owner(&f).is_ok());
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o664)).unwrap();
-        let e = check_writable_only_by_owner(&f).unwrap_err().to_string();
-        assert!(e.contains("chmod go-w") && e.contains("its group"), "{e}");
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o646)).unwrap();
-        assert!(
-            check_writable_only_by_owner(&f)
-                .unwrap_err()
-                .to_string()
-                .contains("everyone")
-        );
     }
 }

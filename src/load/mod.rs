@@ -134,6 +134,30 @@ struct Loader {
     inputs: Vec<PathBuf>,
 }
 
+/// A refused or unreadable input as a located error: what was wrong is in the message, and the
+/// help says what to do.
+pub(crate) fn input_error(at: Loc, e: crate::input::InputError, what: &str) -> Diagnostic {
+    use crate::input::InputError;
+    let help = match &e {
+        InputError::Unreadable { .. } => "check the path and its permissions",
+        InputError::Owner { .. } | InputError::Writable { .. } => {
+            "only root (and composed's own user) may be able to change what composed reads"
+        }
+        InputError::NotAFile { .. } => "name a regular file",
+        InputError::TooLarge { .. } => "split the file, or check that it is the right one",
+        InputError::SymlinkLoop { .. } => "fix the symbolic links on the path",
+    };
+    // "cannot read env file /x: ...", "refusing compose file /y: ...".
+    let message = match &e {
+        InputError::Unreadable { path, reason } => format!("cannot read {what} {}: {reason}", path.display()),
+        refused => format!(
+            "refusing {what} {}",
+            refused.to_string().trim_start_matches("refusing ")
+        ),
+    };
+    Diagnostic::error(Some(at), message).with_help(help)
+}
+
 impl Loader {
     /// A variable's value: the process environment first, then `.env`.
     fn var(&self, name: &str) -> Option<String> {
@@ -222,7 +246,7 @@ impl Loader {
 
     fn read_dotenv(&mut self, dir: &Path) -> HashMap<String, String> {
         let path = dir.join(".env");
-        if !path.is_file() {
+        if !crate::input::exists(&path) {
             return HashMap::new();
         }
         self.read_env_files(&[(path, None)])
@@ -233,15 +257,11 @@ impl Loader {
         let mut out = HashMap::new();
         for (path, loc) in files {
             self.inputs.push(path.clone());
-            let text = match std::fs::read_to_string(path) {
+            let text = match crate::input::read_text(path) {
                 Ok(t) => t,
                 Err(e) => {
                     let at = loc.clone().unwrap_or_else(|| Loc::file(Arc::from(path.as_path())));
-                    self.diags.error_help(
-                        Some(&at),
-                        format!("cannot read env file {}: {e}", path.display()),
-                        "fix the path; it is relative to this file",
-                    );
+                    self.diags.push(input_error(at, e, "env file"));
                     continue;
                 }
             };
@@ -267,13 +287,10 @@ impl Loader {
     fn read_tree_with(&mut self, file: &Path, dotenv: &HashMap<String, String>) -> Option<Node> {
         self.inputs.push(file.to_path_buf());
         let name: Arc<Path> = Arc::from(file);
-        let text = match std::fs::read_to_string(file) {
+        let text = match crate::input::read_text(file) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(
-                    Diagnostic::error(Some(Loc::file(name)), format!("cannot read the compose file: {e}"))
-                        .with_help("check the path and its permissions"),
-                );
+                self.diags.push(input_error(Loc::file(name), e, "compose file"));
                 return None;
             }
         };

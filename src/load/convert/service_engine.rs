@@ -20,6 +20,9 @@ impl ServiceConversion<'_, '_> {
     ) {
         for link in links {
             let target = link.value.split(':').next().unwrap_or_default();
+            self.refs
+                .depends
+                .push((self.name.to_string(), target.to_string(), link.loc.clone(), true));
             depends_on.entry(target.to_string()).or_insert(Dependency {
                 condition: Condition::ServiceStarted,
                 restart: true,
@@ -31,6 +34,9 @@ impl ServiceConversion<'_, '_> {
                 continue;
             }
             let target = from.value.split(':').next().unwrap_or_default();
+            self.refs
+                .depends
+                .push((self.name.to_string(), target.to_string(), from.loc.clone(), true));
             if let Some(mode) = from.value.split(':').nth(1)
                 && !matches!(mode, "ro" | "rw")
             {

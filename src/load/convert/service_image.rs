@@ -47,14 +47,17 @@ impl ServiceConversion<'_, '_> {
                 "keep one: a file in the context, or the Dockerfile written inline",
             );
         }
+        let context_loc = context
+            .as_ref()
+            .map(|c| c.loc.clone())
+            .or(loc)
+            .unwrap_or_else(|| self.loc.clone());
         let context = match context {
             Some(c) if c.value.contains("://") || c.value.starts_with("git@") => PathBuf::from(c.value),
             Some(c) => paths::absolute(&c.value, self.cx.project_dir, self.cx.home),
-            None => {
-                let _ = loc;
-                self.cx.project_dir.to_path_buf()
-            }
+            None => self.cx.project_dir.to_path_buf(),
         };
+        self.check_build_inputs(&context, dockerfile.as_deref(), &context_loc);
         let inline = dockerfile_inline.map(|d| d.value);
         Build {
             dockerfile: match &inline {
@@ -134,6 +137,25 @@ impl ServiceConversion<'_, '_> {
             });
         }
         out
+    }
+
+    /// A build context and its Dockerfile are what the image (run as root) is made of: only
+    /// root may be able to change them. Checked when they exist; a missing one fails the build.
+    fn check_build_inputs(&mut self, context: &std::path::Path, dockerfile: Option<&str>, loc: &crate::diag::Loc) {
+        if !context.is_absolute() || !crate::input::exists(context) {
+            return;
+        }
+        let dockerfile = context.join(dockerfile.unwrap_or("Dockerfile"));
+        for (path, what, file) in [
+            (context, "build context", false),
+            (dockerfile.as_path(), "Dockerfile", true),
+        ] {
+            if crate::input::exists(path)
+                && let Err(e) = crate::input::check(path, file)
+            {
+                self.diags.push(crate::load::input_error(loc.clone(), e, what));
+            }
+        }
     }
 
     pub(super) fn pull_policy(&mut self, p: Spanned<String>) -> Option<PullPolicy> {

@@ -60,18 +60,18 @@ impl ServiceConversion<'_, '_> {
             };
             let abs = paths::absolute(&path.value, self.cx.project_dir, self.cx.home);
             paths.push(abs.clone());
-            match std::fs::read_to_string(&abs) {
+            if !required && !crate::input::exists(&abs) {
+                continue;
+            }
+            match crate::input::read_text(&abs) {
                 Ok(text) if raw => from_files.extend(dotenv::parse_raw(&text)),
                 Ok(text) => match dotenv::parse(&text, &Arc::from(abs.as_path()), self.cx.vars) {
                     Ok(vars) => from_files.extend(vars),
                     Err(d) => self.diags.push(d),
                 },
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {}
-                Err(e) => self.error(
-                    &path.loc,
-                    format!("cannot read env file {}: {e}", abs.display()),
-                    "create the file, fix the path, or mark it `required: false`",
-                ),
+                Err(e) => self
+                    .diags
+                    .push(crate::load::input_error(path.loc.clone(), e, "env file")),
             }
         }
         for (k, v) in from_files {
@@ -86,19 +86,14 @@ impl ServiceConversion<'_, '_> {
         let mut from_files: BTreeMap<String, String> = BTreeMap::new();
         for file in files.map(StrOrList::into_vec).unwrap_or_default() {
             let abs = paths::absolute(&file, self.cx.project_dir, self.cx.home);
-            match std::fs::read_to_string(&abs) {
+            match crate::input::read_text(&abs) {
                 Ok(text) => match dotenv::parse(&text, &Arc::from(abs.as_path()), self.cx.vars) {
                     Ok(vars) => from_files.extend(vars),
                     Err(d) => self.diags.push(d),
                 },
-                Err(e) => {
-                    let loc = self.loc.clone();
-                    self.error(
-                        &loc,
-                        format!("cannot read label file {}: {e}", abs.display()),
-                        "create the file or fix the path in `label_file`",
-                    );
-                }
+                Err(e) => self
+                    .diags
+                    .push(crate::load::input_error(self.loc.clone(), e, "label file")),
             }
         }
         for (k, v) in from_files {

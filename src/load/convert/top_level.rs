@@ -236,11 +236,21 @@ pub(super) fn top_files(
             );
             continue;
         }
+        let file = file.map(|f| {
+            let path = paths::absolute(&f.value, cx.project_dir, cx.home);
+            // Mounted into a container as it is: only root may be able to change it.
+            if crate::input::exists(&path)
+                && let Err(e) = crate::input::check(&path, true)
+            {
+                diags.push(crate::load::input_error(f.loc.clone(), e, kind));
+            }
+            path
+        });
         out.insert(
             key.clone(),
             FileObject {
                 name: name.unwrap_or_else(|| format!("{}_{key}", cx.project_name)),
-                file: file.map(|f| paths::absolute(&f.value, cx.project_dir, cx.home)),
+                file,
                 value: match (&environment, &content) {
                     (Some(var), _) => (cx.vars)(&var.value).map(Secret),
                     (None, Some(text)) => Some(Secret(text.clone())),
