@@ -1,16 +1,21 @@
 //! A located YAML tree: the one place that reads YAML text.
 //!
 //! [`parse`] turns one YAML document into a [`Node`] tree in which every value and every key keeps
-//! its file, line and column. Anchors and aliases are resolved, `<<` merge keys are applied (explicit
-//! keys win, then earlier merged mappings), duplicate keys are refused, and compose's `!reset` and
+//! its file, line and column. The grammar is libyaml's (through `libyaml-safer`), the one compose's
+//! go-yaml implements: what compose reads, this reads, and a syntax error is refused at the place
+//! compose refuses it. Anchors and aliases are resolved, `<<` merge keys are applied (explicit keys
+//! win, then earlier merged mappings), duplicate keys are refused, and compose's `!reset` and
 //! `!override` tags are kept on the node for the multi-file merge. Two limits keep hostile input
 //! harmless: nesting depth and the total number of nodes after alias expansion (a "billion laughs"
 //! document is refused instead of eating memory).
 
+use std::cell::Cell;
+use std::io::Read;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use libyaml_safer::{EventData, Mark, Parser, ScalarStyle};
 
 use crate::diag::{Diagnostic, Loc};
 
@@ -150,7 +155,40 @@ impl Node {
 }
 
 /// Parses one YAML document. An empty document is an empty mapping.
+///
+/// The grammar is libyaml's, the one compose's go-yaml implements, so a file compose accepts is
+/// accepted here and a file it refuses is refused.
 pub fn parse(text: &str, file: &Arc<Path>) -> Result<Node, Diagnostic> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(d) = control_character(text, file) {
+        return Err(d);
+    }
+    // libyaml-safer panics on a few malformed inputs that libyaml reads or refuses: a tag followed
+    // by `,` in a flow collection, a backslash that ends the input inside double quotes, a block
+    // scalar indicator where it cannot be (`a: ''|`). Such a panic is caught here (this needs
+    // `panic = "unwind"`, the default) and reported as a syntax error where the parser had got to.
+    let mut last = Mark::default();
+    let read = {
+        let _quiet = QuietPanics::start();
+        std::panic::catch_unwind(AssertUnwindSafe(|| read(text, file, &mut last)))
+    };
+    read.unwrap_or_else(|_| {
+        let loc = Loc::new(file.clone(), last.line as u32 + 1, last.column as u32 + 1);
+        let next = usize::try_from(last.index)
+            .ok()
+            .and_then(|i| text.get(i..))
+            .and_then(|rest| rest.trim_start().chars().next());
+        let help = if next == Some('!') {
+            "`!` starts a YAML tag and must be followed by a space; quote a value that begins with `!`"
+        } else {
+            "check the quoting, brackets and indentation just after this point"
+        };
+        Err(Diagnostic::error(Some(loc), "invalid YAML: cannot read the text after this point").with_help(help))
+    })
+}
+
+/// Reads the events of `text` into a tree; `last` follows the end of the last event read.
+fn read(text: &str, file: &Arc<Path>, last: &mut Mark) -> Result<Node, Diagnostic> {
     let mut builder = Builder {
         file: file.clone(),
         stack: Vec::new(),
@@ -158,31 +196,28 @@ pub fn parse(text: &str, file: &Arc<Path>) -> Result<Node, Diagnostic> {
         nodes: 0,
         root: None,
     };
-    let mut parser = Parser::new_from_str(text);
+    // The parser reads a byte-order mark itself: giving it one keeps it from taking a first
+    // character whose UTF-8 starts with 0xEF (U+F000..U+FFFF) for a broken mark.
+    let mut parser = Parser::new();
+    parser.set_input(Read::chain(UTF8_BOM, text.as_bytes()));
     let mut documents = 0;
-    while let Some(event) = parser.next_event() {
-        let (event, span) = event.map_err(|e| {
-            let m = e.marker();
-            let loc = Loc::new(file.clone(), m.line() as u32, m.col() as u32 + 1);
-            Diagnostic::error(Some(loc), format!("invalid YAML: {}", e.info())).with_help(syntax_help(
-                e.info(),
-                text,
-                m.line(),
-            ))
-        })?;
-        match event {
-            Event::DocumentStart(_) => {
+    for event in parser {
+        let event = event.map_err(|e| syntax_error(&e, text, file, *last))?;
+        *last = event.end_mark;
+        let loc = builder.loc(event.start_mark);
+        match event.data {
+            EventData::DocumentStart { .. } => {
                 documents += 1;
                 if documents > 1 {
                     return Err(Diagnostic::error(
-                        Some(builder.loc(&span)),
+                        Some(loc),
                         "a compose file holds one YAML document, this is a second one",
                     )
                     .with_help("remove the `---` line, or split the documents into separate files"));
                 }
             }
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
-            other => builder.event(other, span)?,
+            EventData::StreamStart { .. } | EventData::StreamEnd | EventData::DocumentEnd { .. } => {}
+            other => builder.event(other, loc)?,
         }
     }
     Ok(builder
@@ -190,29 +225,123 @@ pub fn parse(text: &str, file: &Arc<Path>) -> Result<Node, Diagnostic> {
         .unwrap_or_else(|| Node::map(Vec::new(), Loc::new(file.clone(), 1, 1))))
 }
 
-/// What to do about a YAML syntax error, from the parser's message and the offending line.
-fn syntax_help(info: &str, text: &str, line: usize) -> String {
-    let line_text = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
-    if line_text.starts_with('\t') || info.contains("tab") {
-        "YAML does not allow tabs for indentation; indent with spaces".to_string()
-    } else if info.contains("mapping values are not allowed") {
-        "a value contains `: `; put the value in quotes, e.g. `command: \"echo a: b\"`".to_string()
-    } else if info.contains("did not find expected key") || info.contains("did not find expected '-'") {
+thread_local! {
+    static PARSING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, a panic on this thread prints nothing: a parser panic is reported as a syntax
+/// error, not as a crash in the journal. Panics elsewhere go to the hook there was before.
+struct QuietPanics;
+
+impl QuietPanics {
+    fn start() -> QuietPanics {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if !PARSING.with(Cell::get) {
+                    previous(info);
+                }
+            }));
+        });
+        PARSING.with(|p| p.set(true));
+        QuietPanics
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        PARSING.with(|p| p.set(false));
+    }
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// libyaml refuses control characters before it reads any YAML, without a location; this finds
+/// the first one with the same rule and says where it is.
+fn control_character(text: &str, file: &Arc<Path>) -> Option<Diagnostic> {
+    let allowed =
+        |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{fffd}' | '\u{10000}'..);
+    let (at, c) = text.char_indices().find(|&(_, c)| !allowed(c))?;
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Some(
+        Diagnostic::error(
+            Some(Loc::new(file.clone(), line as u32, col as u32)),
+            format!("invalid YAML: the control character U+{:04X} is not allowed", c as u32),
+        )
+        .with_help(format!(
+            "remove it; a value that needs it can write it as `\\u{:04X}` inside double quotes",
+            c as u32
+        )),
+    )
+}
+
+/// A libyaml scanner or parser error as a located diagnostic: the place of the problem, what
+/// was being read and where that began, and what to do about it.
+fn syntax_error(e: &libyaml_safer::Error, text: &str, file: &Arc<Path>, last: Mark) -> Diagnostic {
+    let mark = e.problem_mark().unwrap_or(last);
+    let loc = Loc::new(file.clone(), mark.line as u32 + 1, mark.column as u32 + 1);
+    let mut message = format!("invalid YAML: {}", e.problem());
+    if let (Some(context), Some(at)) = (e.context(), e.context_mark().filter(|at| *at != mark)) {
+        message.push_str(&format!(
+            " ({context} that starts at line {}, column {})",
+            at.line + 1,
+            at.column + 1
+        ));
+    }
+    let at_char = usize::try_from(mark.index)
+        .ok()
+        .and_then(|i| text.get(i..))
+        .and_then(|rest| rest.chars().next());
+    Diagnostic::error(Some(loc), message).with_help(syntax_help(e.problem(), e.context(), at_char))
+}
+
+/// What to do about a YAML syntax error, from the parser's problem and context and the character
+/// the problem was found at.
+fn syntax_help(problem: &str, context: Option<&str>, at: Option<char>) -> &'static str {
+    let context = context.unwrap_or("");
+    let has = |words: &str| problem.contains(words);
+    if at == Some('\t') || has("tab") {
+        "compose's YAML does not allow tabs for indentation; indent with spaces"
+    } else if has("mapping values are not allowed") {
+        "a value contains `: `; put the value in quotes, e.g. `command: \"echo a: b\"`"
+    } else if has("did not find expected key") || has("did not find expected '-'") {
         "this line's indentation does not match the lines above it; keys of one mapping line up at the same column"
-            .to_string()
+    } else if has("did not find expected ',' or ']'") {
+        "a list in `[ ]` separates its items with `,` and ends with `]`; quote an item that contains `,`, `[`, `]`, `{`, `}` or `#`"
+    } else if has("did not find expected ',' or '}'") {
+        "a mapping in `{ }` separates its entries with `,` and ends with `}`; quote a value that contains `,`, `[`, `]`, `{`, `}` or `#`"
+    } else if has("escape") {
+        "inside double quotes a backslash starts an escape: write `\\\\` for a backslash, or use single quotes, which take the text as it is"
+    } else if context.contains("quoted scalar") {
+        "close the quote that starts there"
+    } else if context.contains("simple key") {
+        "a key needs a `:` after it on the same line; a value that goes on over several lines is indented more than its key"
+    } else if context.contains("anchor") || context.contains("alias") {
+        "an anchor `&name` or alias `*name` is made of letters, digits, `-` and `_` and is followed by a space; quote a value that begins with `&` or `*`"
+    } else if context.contains("tag") || has("tag handle") {
+        "compose files accept only the `!reset` and `!override` tags; quote a value that begins with `!`"
+    } else if has("cannot start any token") || has("did not find expected node content") {
+        "a value cannot start with this character; put the value in quotes"
+    } else if has("block sequence entries are not allowed") {
+        "a `- ` list item cannot follow a key's value on the same line; start the list on the next line, indented"
+    } else if has("<document start>") {
+        "the YAML document ended before this line: look for a `...` line above, or a first line indented more than this one; top-level keys start at column 1"
     } else {
-        "check the indentation and quoting on this line and the one before it".to_string()
+        "check the indentation and quoting on this line and the one before it"
     }
 }
 
 enum Open {
     Seq {
         node: Node,
-        anchor: usize,
+        anchor: Option<String>,
     },
     Map {
         node: Node,
-        anchor: usize,
+        anchor: Option<String>,
         pending_key: Option<(String, Loc)>,
         merges: Vec<Node>,
     },
@@ -221,28 +350,31 @@ enum Open {
 struct Builder {
     file: Arc<Path>,
     stack: Vec<Open>,
-    anchors: Vec<(usize, Node, usize)>,
+    /// Anchor name, the node it names and that node's size; a later anchor of the same name wins.
+    anchors: Vec<(String, Node, usize)>,
     nodes: usize,
     root: Option<Node>,
 }
 
 impl Builder {
-    fn loc(&self, span: &Span) -> Loc {
-        Loc::new(self.file.clone(), span.start.line() as u32, span.start.col() as u32 + 1)
+    fn loc(&self, mark: Mark) -> Loc {
+        Loc::new(self.file.clone(), mark.line as u32 + 1, mark.column as u32 + 1)
     }
 
-    fn tag(&self, tag: Option<&saphyr_parser::Tag>, loc: &Loc) -> Result<(Option<Tag>, bool), Diagnostic> {
+    /// The compose tag a node carries, and whether `!!str` makes a plain scalar a string. The
+    /// parser hands tags over resolved: `!!str` arrives as `tag:yaml.org,2002:str`.
+    fn tag(&self, tag: Option<&str>, loc: &Loc) -> Result<(Option<Tag>, bool), Diagnostic> {
+        const STANDARD: &str = "tag:yaml.org,2002:";
         let Some(tag) = tag else { return Ok((None, false)) };
-        match (tag.handle.as_str(), tag.suffix.as_str()) {
-            ("!", "reset") => Ok((Some(Tag::Reset), false)),
-            ("!", "override") => Ok((Some(Tag::Override), false)),
-            ("!!", "str") | ("tag:yaml.org,2002:", "str") => Ok((None, true)),
-            ("!!", _) | ("tag:yaml.org,2002:", _) => Ok((None, false)),
-            (handle, suffix) => Err(Diagnostic::error(
-                Some(loc.clone()),
-                format!("unknown YAML tag `{handle}{suffix}`"),
-            )
-            .with_help("compose files accept only the `!reset` and `!override` tags")),
+        match tag {
+            "!reset" => Ok((Some(Tag::Reset), false)),
+            "!override" => Ok((Some(Tag::Override), false)),
+            _ if tag.strip_prefix(STANDARD) == Some("str") => Ok((None, true)),
+            _ if tag.starts_with(STANDARD) => Ok((None, false)),
+            _ => Err(
+                Diagnostic::error(Some(loc.clone()), format!("unknown YAML tag `{tag}`"))
+                    .with_help("compose files accept only the `!reset` and `!override` tags"),
+            ),
         }
     }
 
@@ -260,22 +392,25 @@ impl Builder {
         Ok(())
     }
 
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
-        let loc = self.loc(&span);
+    fn event(&mut self, event: EventData, loc: Loc) -> Result<(), Diagnostic> {
+        let is_seq = matches!(event, EventData::SequenceStart { .. });
         match event {
-            Event::Scalar(text, style, anchor, tag) => {
+            EventData::Scalar {
+                anchor,
+                tag,
+                value,
+                style,
+                ..
+            } => {
                 let (tag, force_str) = self.tag(tag.as_deref(), &loc)?;
+                // Block scalars (`|`, `>`) are not plain: like quoted ones, they are strings.
                 let plain = style == ScalarStyle::Plain && !force_str;
-                let mut node = Node::scalar(text.into_owned(), plain, loc.clone());
+                let mut node = Node::scalar(value, plain, loc.clone());
                 node.tag = tag;
                 self.count(1, &loc)?;
                 self.finish(node, anchor)
             }
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                let is_seq = matches!(event, Event::SequenceStart(..));
-                let (Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)) = event else {
-                    return Ok(());
-                };
+            EventData::SequenceStart { anchor, tag, .. } | EventData::MappingStart { anchor, tag, .. } => {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(Diagnostic::error(
                         Some(loc),
@@ -303,11 +438,12 @@ impl Builder {
                 });
                 Ok(())
             }
-            Event::SequenceEnd => match self.stack.pop() {
+            EventData::SequenceEnd => match self.stack.pop() {
                 Some(Open::Seq { node, anchor }) => self.finish(node, anchor),
-                _ => Err(Diagnostic::error(Some(loc), "invalid YAML: unexpected end of a list")),
+                _ => Err(Diagnostic::error(Some(loc), "invalid YAML: unexpected end of a list")
+                    .with_help("check the indentation and brackets of this list")),
             },
-            Event::MappingEnd => match self.stack.pop() {
+            EventData::MappingEnd => match self.stack.pop() {
                 Some(Open::Map {
                     mut node,
                     anchor,
@@ -317,27 +453,32 @@ impl Builder {
                     apply_merges(&mut node, merges);
                     self.finish(node, anchor)
                 }
-                _ => Err(Diagnostic::error(
-                    Some(loc),
-                    "invalid YAML: unexpected end of a mapping",
-                )),
+                _ => Err(
+                    Diagnostic::error(Some(loc), "invalid YAML: unexpected end of a mapping")
+                        .with_help("check the indentation and braces of this mapping"),
+                ),
             },
-            Event::Alias(id) => {
-                let Some((_, node, size)) = self.anchors.iter().rev().find(|(a, _, _)| *a == id) else {
-                    return Err(Diagnostic::error(Some(loc), "alias refers to an unknown anchor")
-                        .with_help("define the anchor with `&name` before using `*name`"));
+            EventData::Alias { anchor } => {
+                let Some((_, node, size)) = self.anchors.iter().rev().find(|(a, _, _)| *a == anchor) else {
+                    return Err(
+                        Diagnostic::error(Some(loc), format!("alias `*{anchor}` refers to an unknown anchor"))
+                            .with_help("define the anchor with `&name` before using `*name`"),
+                    );
                 };
                 let (node, size) = (node.clone(), *size);
                 self.count(size, &loc)?;
-                self.finish(node, 0)
+                self.finish(node, None)
             }
-            _ => Ok(()),
+            EventData::StreamStart { .. }
+            | EventData::StreamEnd
+            | EventData::DocumentStart { .. }
+            | EventData::DocumentEnd { .. } => Ok(()),
         }
     }
 
     /// Places a complete node into its parent (or makes it the root).
-    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
-        if anchor > 0 {
+    fn finish(&mut self, node: Node, anchor: Option<String>) -> Result<(), Diagnostic> {
+        if let Some(anchor) = anchor {
             let size = count_nodes(&node);
             self.anchors.push((anchor, node.clone(), size));
         }
@@ -505,5 +646,137 @@ mod tests {
         assert!(e.loc.is_some());
         assert!(p("").unwrap().as_map().unwrap().is_empty());
         assert!(p("a: 1\n---\nb: 2\n").is_err());
+    }
+
+    fn error_at(text: &str) -> (u32, u32, Diagnostic) {
+        let e = p(text).unwrap_err();
+        let loc = e.loc.clone().expect("a located error");
+        assert!(e.help.is_some(), "no help: {e}");
+        (loc.line, loc.col, e)
+    }
+
+    fn strings(n: &Node) -> Vec<(&str, bool)> {
+        n.as_seq()
+            .unwrap()
+            .iter()
+            .map(|i| match &i.kind {
+                Kind::Scalar(s) => (s.text.as_str(), s.plain),
+                _ => panic!("not a scalar: {i:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flow_sequence_closed_at_the_key_indentation() {
+        let n = p("services:\n  web:\n    image: x\n    healthcheck:\n      test: [\n        \"CMD\", \"true\"  # comment\n      ]\n")
+            .unwrap();
+        let test = n
+            .get("services")
+            .unwrap()
+            .get("web")
+            .unwrap()
+            .get("healthcheck")
+            .unwrap()
+            .get("test")
+            .unwrap();
+        assert_eq!(strings(test), vec![("CMD", false), ("true", false)]);
+        assert_eq!((test.loc.line, test.loc.col), (5, 13));
+        let item = &test.as_seq().unwrap()[1];
+        assert_eq!((item.loc.line, item.loc.col), (6, 16));
+        // One item a line, a comment after each.
+        let n = p("command: [\n  \"sh\",  # the shell\n  \"-c\",  # runs\n  \"true\"\n]\n").unwrap();
+        assert_eq!(
+            strings(n.get("command").unwrap()),
+            vec![("sh", false), ("-c", false), ("true", false)]
+        );
+    }
+
+    #[test]
+    fn flow_mapping_closed_at_the_key_indentation() {
+        let n = p("services:\n  web:\n    environment: {\n      A: \"1\",  # one\n      B: '2'\n    }\n    image: x\n")
+            .unwrap();
+        let web = n.get("services").unwrap().get("web").unwrap();
+        let env = web.get("environment").unwrap();
+        let got: Vec<_> = env
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str().unwrap()))
+            .collect();
+        assert_eq!(got, vec![("A", "1"), ("B", "2")]);
+        assert_eq!(web.get("image").unwrap().as_str(), Some("x"));
+    }
+
+    #[test]
+    fn flow_items_and_bracket_at_column_zero() {
+        let n = p("services:\n  web:\n    command: [\n\"sh\", \"-c\",\n\"true\"\n]\n    image: x\n").unwrap();
+        let web = n.get("services").unwrap().get("web").unwrap();
+        assert_eq!(
+            strings(web.get("command").unwrap()),
+            vec![("sh", false), ("-c", false), ("true", false)]
+        );
+        assert_eq!(web.get("image").unwrap().as_str(), Some("x"));
+    }
+
+    #[test]
+    fn what_compose_refuses_is_refused_where_it_refuses_it() {
+        // A tab that indents a block mapping.
+        let (line, col, e) = error_at("services:\n\tweb:\n\t\timage: x\n");
+        assert_eq!((line, col), (2, 1));
+        assert!(e.help.as_deref().unwrap().contains("tabs"), "{e}");
+        // A flow sequence never closed: found at the end, with where the list began.
+        let (line, col, e) = error_at("services:\n  web:\n    image: x\n    command: [\"a\", \"b\"\n");
+        assert_eq!((line, col), (5, 1));
+        assert!(e.message.contains("did not find expected ',' or ']'"), "{e}");
+        assert!(
+            e.message.contains("flow sequence that starts at line 4, column 14"),
+            "{e}"
+        );
+        // A quoted value never closed.
+        let (line, col, e) = error_at("a: \"x\nb: 1\n");
+        assert_eq!((line, col), (3, 1));
+        assert!(e.message.contains("line 1, column 4"), "{e}");
+        // Block context still counts indentation.
+        assert_eq!(error_at("a:\n  b: 1\n c: 2\n").0, 3);
+    }
+
+    #[test]
+    fn parser_panics_and_control_characters_are_located_errors() {
+        // libyaml-safer panics on a tag followed by `,` in a flow sequence.
+        let (line, col, e) = error_at("a: 1\nb: [!x, y]\n");
+        assert_eq!((line, col), (2, 5));
+        assert!(e.help.as_deref().unwrap().contains("`!`"), "{e}");
+        // ... and on a quoted value followed by `|`, where libyaml says "did not find
+        // expected key" at the same place.
+        let (line, col, _) = error_at("a: ''|\n 0");
+        assert_eq!((line, col), (1, 6));
+        // ... and on a backslash that ends the input inside double quotes.
+        let (line, col, e) = error_at("a: 1\nb: \"x\\");
+        assert_eq!((line, col), (2, 2));
+        assert!(e.message.contains("cannot read"), "{e}");
+        let (line, col, e) = error_at("a: 1\nb: x\u{1}y\n");
+        assert_eq!((line, col), (2, 5));
+        assert!(e.message.contains("U+0001"), "{e}");
+    }
+
+    #[test]
+    fn byte_order_mark_and_first_characters() {
+        let n = p("\u{feff}a: 1\n").unwrap();
+        assert_eq!(n.as_map().unwrap()[0].key_loc.col, 1);
+        // A first character whose UTF-8 begins like a byte-order mark.
+        let n = p("\u{f8ff}: 1\n").unwrap();
+        assert_eq!(n.as_map().unwrap()[0].key, "\u{f8ff}");
+    }
+
+    #[test]
+    fn block_scalars_are_strings() {
+        let n = p("a: |\n  1\nb: >\n  true\nc: !!str true\nd: true\n").unwrap();
+        for (key, plain) in [("a", false), ("b", false), ("c", false), ("d", true)] {
+            assert!(
+                matches!(&n.get(key).unwrap().kind, Kind::Scalar(s) if s.plain == plain),
+                "{key}"
+            );
+        }
+        assert_eq!(n.get("a").unwrap().as_str(), Some("1\n"));
     }
 }

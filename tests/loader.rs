@@ -191,7 +191,7 @@ const BAD: &[(&str, &str, u32, u32, &str)] = &[
         4,
         "indentation",
     ),
-    ("tab indentation", "services:\n\ta:\n", 2, 2, "tabs"),
+    ("tab indentation", "services:\n\ta:\n", 2, 1, "tabs"),
     (
         "unquoted colon in a value",
         "services:\n  a:\n    image: x\n    command: echo a: b\n",
