@@ -552,7 +552,9 @@ pub struct Dependency {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Healthcheck {
-    /// `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", "..."]`.
+    /// `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", "..."]`; empty when only the timing is set
+    /// (the image's test runs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub test: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "go_duration")]
     pub timeout: Option<Duration>,

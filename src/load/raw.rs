@@ -492,22 +492,32 @@ impl Decode for RawExtraHosts {
         {
             return several_addresses(entries, cx);
         }
-        // `host=ip` first; the older `host:ip` splits at the first colon (IPv6 addresses have more).
-        let list = ListOrMap::decode_with(node, cx, &['='])?;
-        let fixed = list
-            .0
-            .into_iter()
-            .map(|mut k| {
-                if k.value.is_none()
-                    && let Some((host, ip)) = k.key.split_once(':')
-                {
-                    k.value = Some(ip.to_string());
-                    k.key = host.to_string();
+        // A list keeps every entry: one host may be listed with several addresses.
+        if let Kind::Seq(items) = &node.kind {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                cx.push(format!("[{i}]"));
+                if let Some(text) = String::decode(item, cx) {
+                    out.push(host_entry(text, item.loc.clone()));
                 }
-                k
-            })
-            .collect();
-        Some(RawExtraHosts(ListOrMap(fixed)))
+                cx.pop();
+            }
+            return Some(RawExtraHosts(ListOrMap(out)));
+        }
+        ListOrMap::decode_with(node, cx, &['=']).map(RawExtraHosts)
+    }
+}
+
+/// `host=ip`, or the older `host:ip` split at the first colon (IPv6 addresses have more).
+fn host_entry(text: String, loc: crate::diag::Loc) -> crate::load::decode::Keyed<Option<String>> {
+    let (key, value) = match text.split_once('=').or_else(|| text.split_once(':')) {
+        Some((host, ip)) => (host.to_string(), Some(ip.to_string())),
+        None => (text, None),
+    };
+    crate::load::decode::Keyed {
+        key,
+        key_loc: loc,
+        value,
     }
 }
 

@@ -154,8 +154,9 @@ impl ServiceConversion<'_, '_> {
             None => None,
         };
         // Only what was written, as compose prints it; no block means the defaults.
+        // A named volume keeps a `bind` block for its SELinux label, as compose does.
         let bind = match kind_value {
-            MountType::Bind => bind.map(|b| BindOptions {
+            MountType::Bind | MountType::Volume => bind.map(|b| BindOptions {
                 propagation: b.propagation,
                 create_host_path: b.create_host_path.unwrap_or(false),
                 selinux: b.selinux,
