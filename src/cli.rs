@@ -284,7 +284,11 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
         eprintln!("error: {e}");
     }
     for (service, state) in &report.services {
-        println!("{service}: {}", outcome_words(state));
+        // The operator's own terminal: the full reason, engine message included.
+        match report.failures.get(service) {
+            Some(reason) => println!("{service}: failed: {}", reason.full()),
+            None => println!("{service}: {}", outcome_words(state)),
+        }
     }
     if report.ok() {
         ExitCode::SUCCESS

@@ -139,6 +139,26 @@ impl Diagnostics {
         self.items.iter().any(Diagnostic::is_error)
     }
 
+    /// Replaces every occurrence of `values` (those of three characters or more, longest
+    /// first) in the messages and help with `***`.
+    pub fn mask(&mut self, values: &std::collections::BTreeSet<String>) {
+        let mut values: Vec<&String> = values.iter().filter(|v| v.chars().count() >= 3).collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let hide = |text: &mut String| {
+            for v in &values {
+                if text.contains(v.as_str()) {
+                    *text = text.replace(v.as_str(), "***");
+                }
+            }
+        };
+        for d in &mut self.items {
+            hide(&mut d.message);
+            if let Some(help) = d.help.as_mut() {
+                hide(help);
+            }
+        }
+    }
+
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter().filter(|d| d.is_error())
     }

@@ -9,7 +9,43 @@ use std::time::Duration;
 use crate::load::units::format_duration;
 use crate::model::Port;
 
-/// Where one service stands.
+/// Why something failed, in two forms. `public` is composed's own words and names only (never
+/// a value from the files or an engine message that may quote one): it is what STATUS, the
+/// D-Bus API and `composectl` show, which other users may read. `detail` adds what the engine or
+/// the file said, for the journal and the terminal of a one-shot command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub public: String,
+    pub detail: String,
+}
+
+impl Reason {
+    pub fn new(public: impl Into<String>, detail: impl fmt::Display) -> Reason {
+        Reason {
+            public: public.into(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// A reason that is all composed's own words.
+    pub fn plain(public: impl Into<String>) -> Reason {
+        let public = public.into();
+        Reason {
+            detail: String::new(),
+            public,
+        }
+    }
+
+    /// `public: detail`, for the journal.
+    pub fn full(&self) -> String {
+        match self.detail.is_empty() {
+            true => self.public.clone(),
+            false => format!("{}: {}", self.public, self.detail),
+        }
+    }
+}
+
+/// Where one service stands. A failure's words are a [`Reason`]'s public part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceState {
     /// Nothing done yet (an apply has not reached it).

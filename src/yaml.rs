@@ -5,9 +5,10 @@
 //! go-yaml implements: what compose reads, this reads, and a syntax error is refused at the place
 //! compose refuses it. Anchors and aliases are resolved, `<<` merge keys are applied (explicit keys
 //! win, then earlier merged mappings), duplicate keys are refused, and compose's `!reset` and
-//! `!override` tags are kept on the node for the multi-file merge. Two limits keep hostile input
-//! harmless: nesting depth and the total number of nodes after alias expansion (a "billion laughs"
-//! document is refused instead of eating memory).
+//! `!override` tags are kept on the node for the multi-file merge. Three limits keep hostile input
+//! harmless, all counted after alias expansion: nesting depth (an alias placed deep counts its
+//! own depth), the number of nodes and the bytes of text (a "billion laughs" document, or one that
+//! copies a long string many times, is refused instead of eating memory or the stack).
 
 use std::cell::Cell;
 use std::io::Read;
@@ -23,6 +24,8 @@ use crate::diag::{Diagnostic, Loc};
 pub const MAX_DEPTH: usize = 64;
 /// More nodes than this, counting alias expansions, is refused.
 pub const MAX_NODES: usize = 250_000;
+/// More text than this (keys and scalars), counting alias expansions, is refused.
+pub const MAX_BYTES: usize = 64 << 20;
 
 /// The compose merge tags a node may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +196,7 @@ fn read(text: &str, file: &Arc<Path>, last: &mut Mark) -> Result<Node, Diagnosti
         file: file.clone(),
         stack: Vec::new(),
         anchors: Vec::new(),
-        nodes: 0,
+        total: Weight::default(),
         root: None,
     };
     // The parser reads a byte-order mark itself: giving it one keeps it from taking a first
@@ -350,10 +353,41 @@ enum Open {
 struct Builder {
     file: Arc<Path>,
     stack: Vec<Open>,
-    /// Anchor name, the node it names and that node's size; a later anchor of the same name wins.
-    anchors: Vec<(String, Node, usize)>,
-    nodes: usize,
+    /// Anchor name, the node it names and that node's weight; a later anchor of the same name
+    /// wins.
+    anchors: Vec<(String, Node, Weight)>,
+    /// What the document weighs so far, aliases expanded.
+    total: Weight,
     root: Option<Node>,
+}
+
+/// How much a node expands to: nodes, bytes of text, and depth below it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Weight {
+    nodes: usize,
+    bytes: usize,
+    depth: usize,
+}
+
+impl Weight {
+    fn of(node: &Node) -> Weight {
+        let mut w = Weight {
+            nodes: 1,
+            bytes: 0,
+            depth: 0,
+        };
+        let mut add = |child: Weight, key_bytes: usize| {
+            w.nodes += child.nodes;
+            w.bytes += child.bytes + key_bytes;
+            w.depth = w.depth.max(child.depth + 1);
+        };
+        match &node.kind {
+            Kind::Scalar(s) => w.bytes = s.text.len(),
+            Kind::Seq(items) => items.iter().for_each(|i| add(Weight::of(i), 0)),
+            Kind::Map(entries) => entries.iter().for_each(|e| add(Weight::of(&e.value), e.key.len())),
+        }
+        w
+    }
 }
 
 impl Builder {
@@ -378,9 +412,27 @@ impl Builder {
         }
     }
 
-    fn count(&mut self, n: usize, loc: &Loc) -> Result<(), Diagnostic> {
-        self.nodes += n;
-        if self.nodes > MAX_NODES {
+    fn count(&mut self, w: Weight, loc: &Loc) -> Result<(), Diagnostic> {
+        self.total.nodes += w.nodes;
+        self.total.bytes += w.bytes;
+        if self.stack.len() + w.depth > MAX_DEPTH {
+            return Err(Diagnostic::error(
+                Some(loc.clone()),
+                format!("values are nested more than {MAX_DEPTH} levels deep (aliases included)"),
+            )
+            .with_help("a compose file is never this deep; check for aliases that nest each other"));
+        }
+        if self.total.bytes > MAX_BYTES {
+            return Err(Diagnostic::error(
+                Some(loc.clone()),
+                format!(
+                    "the document expands to more than {} MiB of text through its aliases",
+                    MAX_BYTES >> 20
+                ),
+            )
+            .with_help("an alias copies its whole value each time it is used; reduce the aliases"));
+        }
+        if self.total.nodes > MAX_NODES {
             return Err(Diagnostic::error(
                 Some(loc.clone()),
                 format!("the document expands to more than {MAX_NODES} values through its aliases"),
@@ -405,9 +457,14 @@ impl Builder {
                 let (tag, force_str) = self.tag(tag.as_deref(), &loc)?;
                 // Block scalars (`|`, `>`) are not plain: like quoted ones, they are strings.
                 let plain = style == ScalarStyle::Plain && !force_str;
+                let weight = Weight {
+                    nodes: 1,
+                    bytes: value.len(),
+                    depth: 0,
+                };
                 let mut node = Node::scalar(value, plain, loc.clone());
                 node.tag = tag;
-                self.count(1, &loc)?;
+                self.count(weight, &loc)?;
                 self.finish(node, anchor)
             }
             EventData::SequenceStart { anchor, tag, .. } | EventData::MappingStart { anchor, tag, .. } => {
@@ -419,7 +476,13 @@ impl Builder {
                     .with_help("a compose file is never this deep; check for a runaway indentation"));
                 }
                 let (tag, _) = self.tag(tag.as_deref(), &loc)?;
-                self.count(1, &loc)?;
+                self.count(
+                    Weight {
+                        nodes: 1,
+                        ..Weight::default()
+                    },
+                    &loc,
+                )?;
                 let mut node = if is_seq {
                     Node::seq(Vec::new(), loc)
                 } else {
@@ -459,14 +522,14 @@ impl Builder {
                 ),
             },
             EventData::Alias { anchor } => {
-                let Some((_, node, size)) = self.anchors.iter().rev().find(|(a, _, _)| *a == anchor) else {
+                let Some((_, node, weight)) = self.anchors.iter().rev().find(|(a, _, _)| *a == anchor) else {
                     return Err(
                         Diagnostic::error(Some(loc), format!("alias `*{anchor}` refers to an unknown anchor"))
                             .with_help("define the anchor with `&name` before using `*name`"),
                     );
                 };
-                let (node, size) = (node.clone(), *size);
-                self.count(size, &loc)?;
+                let (node, weight) = (node.clone(), *weight);
+                self.count(weight, &loc)?;
                 self.finish(node, None)
             }
             EventData::StreamStart { .. }
@@ -479,8 +542,8 @@ impl Builder {
     /// Places a complete node into its parent (or makes it the root).
     fn finish(&mut self, node: Node, anchor: Option<String>) -> Result<(), Diagnostic> {
         if let Some(anchor) = anchor {
-            let size = count_nodes(&node);
-            self.anchors.push((anchor, node.clone(), size));
+            let weight = Weight::of(&node);
+            self.anchors.push((anchor, node.clone(), weight));
         }
         match self.stack.last_mut() {
             None => {
@@ -567,14 +630,6 @@ fn apply_merges(node: &mut Node, merges: Vec<Node>) {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
-    1 + match &node.kind {
-        Kind::Scalar(_) => 0,
-        Kind::Seq(items) => items.iter().map(count_nodes).sum(),
-        Kind::Map(entries) => entries.iter().map(|e| count_nodes(&e.value)).sum(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,6 +687,28 @@ mod tests {
         }
         let e = p(&doc).unwrap_err();
         assert!(e.message.contains("expands to more than"), "{e}");
+    }
+
+    #[test]
+    fn aliases_that_nest_each_other_are_refused_by_depth() {
+        let mut doc = String::from("a0: &a0 [x]\n");
+        for i in 1..200 {
+            doc.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+        }
+        let e = p(&doc).unwrap_err();
+        assert!(e.message.contains("nested more than"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_long_string_copied_by_aliases_is_refused_by_bytes() {
+        let long = "x".repeat(300_000);
+        let mut doc = format!("s: &s {long}\nl: &l [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s]\n");
+        for i in 0..40 {
+            doc.push_str(&format!("k{i}: [*l, *l, *l, *l, *l, *l]\n"));
+        }
+        assert!(doc.len() < 400_000);
+        let e = p(&doc).unwrap_err();
+        assert!(e.message.contains("MiB of text"), "{}", e.message);
     }
 
     #[test]

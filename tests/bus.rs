@@ -201,7 +201,17 @@ fn the_api_shows_follows_and_steers_a_project() {
         assert!(everything.contains("bustest-db") || everything.contains("composed-test/busybox:1"));
         assert!(!everything.contains("hunter2"), "a secret is on the bus: {everything}");
 
-        // A client following PropertiesChanged sees a killed container restart and run again.
+        // A client following PropertiesChanged (after asking with Watch) sees a killed container
+        // restart and run again.
+        conn.call_method(
+            Some(name.as_str()),
+            "/io/composed/Composed1",
+            Some("io.composed.Composed1.Manager"),
+            "Watch",
+            &(),
+        )
+        .await
+        .unwrap();
         let props = zbus::fdo::PropertiesProxy::new(&conn, name.as_str(), db_path.as_str())
             .await
             .unwrap();
@@ -319,6 +329,7 @@ fn the_api_shows_follows_and_steers_a_project() {
         let (code, _, err) = ctl.run_as(Some((&bin, 65534)), &["ps"]);
         assert_eq!(code, 1);
         assert!(err.contains("access denied"), "{err}");
+        no_signals_reach_other_users(&ctl);
         assert_eq!(started_at("bustest-web-1"), started_at("bustest-web-1"));
     } else {
         eprintln!("skipping the AccessDenied part: it needs root to switch users");
@@ -339,4 +350,34 @@ fn the_api_shows_follows_and_steers_a_project() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot reach the system bus"), "{err}");
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// A user outside root and the group listens to every signal on the bus while composed's state
+/// changes: the bus's own signals reach them (the listener works), composed's none.
+fn no_signals_reach_other_users(ctl: &Ctl) {
+    let mut monitor = support::KillOnDrop(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["dbus-monitor", "--address", &ctl.address, "type='signal'"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // A state change (composed signals it) and a new connection (the bus signals that).
+    ctl.ok(&["restart", "bustest/web"]);
+    ctl.ok(&["ps"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = monitor.0.kill();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut monitor.0.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(
+        out.contains("NameOwnerChanged"),
+        "the listener heard nothing at all: {out}"
+    );
+    assert!(
+        !out.contains("/io/composed"),
+        "composed's signals reached user 65534:\n{out}"
+    );
 }

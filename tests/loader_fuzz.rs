@@ -126,6 +126,18 @@ const KEYS: &[&str] = &[
     "db",
     "default",
     "data",
+    "links",
+    "volumes_from",
+    "post_start",
+    "pre_stop",
+    "gpus",
+    "blkio_config",
+    "use_api_socket",
+    "label_file",
+    "dockerfile_inline",
+    "interface_name",
+    "mac_address",
+    "pull_policy",
 ];
 
 const SCALARS: &[&str] = &[
@@ -174,6 +186,12 @@ const SCALARS: &[&str] = &[
     "|",
     ">",
     "host=1.2.3.4",
+    "${A:-${B:-${C:-${D:-x}}}}",
+    "${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-${A:-x}}}}}}}}}}}}}}}}}}",
+    "/dev/zero",
+    "every_1w2d",
+    "name:/d/:z",
+    "*a",
 ];
 
 fn scalar() -> impl Strategy<Value = String> {
@@ -357,6 +375,29 @@ proptest! {
     fn arbitrary_text(text in "(?s).{0,300}") {
         check(&fuzz_dir("arbitrary"), &text)?;
     }
+}
+
+// The hostile shapes build large trees by design (up to the limits): a twentieth of the cases.
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases() / 20, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The shapes of the hostile inputs (nested defaults, aliases nesting or copying each
+    /// other), at random depths and widths around the limits.
+    #[test]
+    fn hostile_shapes(nesting in 1usize..40, chain in 1usize..120, fanout in 1usize..3, text in 1usize..2000) {
+        let mut value = String::from("x");
+        for _ in 0..nesting {
+            value = format!("${{A:-{value}}}");
+        }
+        let mut doc = format!("x-s: &s \"{}\"\nx-a0: &a0 [*s]\n", "y".repeat(text));
+        for i in 1..chain {
+            let refs = vec![format!("*a{}", i - 1); fanout].join(", ");
+            doc.push_str(&format!("x-a{i}: &a{i} [{refs}]\n"));
+        }
+        doc.push_str(&format!("services:\n  a:\n    image: \"{value}\"\n    command: *a{}\n", chain - 1));
+        check(&fuzz_dir("hostile"), &doc)?;
+    }
+
 }
 
 #[test]

@@ -149,13 +149,27 @@ fn the_package_installs_and_runs_an_example_under_systemd() {
     assert!(logs.contains("restarted"), "{logs}");
 
     // A reload with a bad edit is refused with the location; the last good config keeps running.
-    b.ok("cp /etc/composed/yelb/compose.yaml /tmp/good.yaml && printf 'services:\\n  x: [\\n' > /tmp/bad.yaml && install -m644 /tmp/bad.yaml /etc/composed/yelb/compose.yaml");
+    // The edit writes a password where a list belongs: the journal quotes it, but not STATUS
+    // (any user may read it with systemctl show) nor the bus nor composectl.
+    b.ok("cp /etc/composed/yelb/compose.yaml /tmp/good.yaml && sed '/^    environment:$/{N;s/environment:\\n      UI_ENV: test/environment: POSTGRES_PASSWORD=hunter2secret/}' /tmp/good.yaml > /tmp/bad.yaml && grep -q hunter2secret /tmp/bad.yaml && install -m644 /tmp/bad.yaml /etc/composed/yelb/compose.yaml");
     let (code, out) = b.sh("composectl reload");
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("/etc/composed/yelb/compose.yaml:") && out.contains("the last good configuration keeps running"),
         "{out}"
     );
+    let published = [
+        "systemctl show -p StatusText composed",
+        "composectl status; composectl ps --json",
+        "busctl --json=short call io.composed.Composed1 /io/composed/Composed1 org.freedesktop.DBus.Properties GetAll s io.composed.Composed1.Manager",
+        "busctl --json=short call io.composed.Composed1 /io/composed/Composed1/project/yelb org.freedesktop.DBus.Properties GetAll s io.composed.Composed1.Project",
+    ];
+    for command in published {
+        let (_, out) = b.sh(command);
+        assert!(!out.contains("hunter2secret"), "{command} shows the password: {out}");
+    }
+    assert!(b.ok("systemctl show -p StatusText composed").contains("config error at /etc/composed/yelb/compose.yaml:"));
+    assert!(b.ok("journalctl -u composed --no-pager -o cat").contains("hunter2secret"), "the journal has the full error");
     b.ok("install -m644 /tmp/good.yaml /etc/composed/yelb/compose.yaml");
     assert!(b.ok("composectl reload").contains("reloaded"));
 

@@ -39,6 +39,11 @@ struct Published {
 
 type Shared = Arc<RwLock<Published>>;
 
+/// The clients that asked for signals (`Manager.Watch`), by unique name. Signals go to each of
+/// them, addressed, never broadcast: the bus policy lets only root and the `composed` group
+/// call `Watch`, so no one else hears the state of the services.
+type Watchers = Arc<std::sync::Mutex<std::collections::BTreeSet<zbus::names::OwnedUniqueName>>>;
+
 fn read(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Published> {
     shared.read().unwrap_or_else(|e| e.into_inner())
 }
@@ -79,6 +84,7 @@ fn no_such_project(published: &Published, name: &str) -> ApiError {
 struct Manager {
     shared: Shared,
     commands: mpsc::UnboundedSender<Command>,
+    watchers: Watchers,
 }
 
 #[interface(name = "io.composed.Composed1.Manager")]
@@ -137,6 +143,18 @@ impl Manager {
     /// when an edit was refused (the last good configuration keeps running).
     async fn reload(&self) -> Result<String, ApiError> {
         ask(&self.commands, Op::Reload, "", None).await
+    }
+
+    /// Sends the caller every PropertiesChanged from now until it leaves the bus.
+    fn watch(&self, #[zbus(header)] header: zbus::message::Header<'_>) -> Result<(), ApiError> {
+        let sender = header
+            .sender()
+            .ok_or_else(|| ApiError::Failed("a call without a sender".into()))?;
+        self.watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sender.to_owned().into());
+        Ok(())
     }
 
     /// Replaces composed with the binary on disk under the same PID (after an upgrade): the
@@ -426,14 +444,15 @@ pub async fn serve(
         None => BUS_NAME.to_string(),
     };
     let shared: Shared = Default::default();
+    let watchers: Watchers = Default::default();
     let manager = Manager {
         shared: shared.clone(),
         commands: commands.clone(),
+        watchers: watchers.clone(),
     };
     let connection = async {
         builder?
             .serve_at(MANAGER_PATH, manager)?
-            .serve_at(MANAGER_PATH, zbus::fdo::ObjectManager)?
             .name(name.as_str())?
             .build()
             .await
@@ -451,10 +470,12 @@ pub async fn serve(
         }
     };
     tracing::info!("D-Bus API: {name} on the {} bus", format!("{bus:?}").to_lowercase());
+    forget_departed_watchers(&connection, watchers.clone()).await;
     let mut publisher = Publisher {
         connection,
         shared,
         commands,
+        watchers,
     };
     Some(tokio::spawn(async move {
         while let Some(snapshot) = snapshots.recv().await {
@@ -465,10 +486,33 @@ pub async fn serve(
     }))
 }
 
+/// Drops a watcher when it leaves the bus.
+async fn forget_departed_watchers(connection: &Connection, watchers: Watchers) {
+    let Ok(bus) = zbus::fdo::DBusProxy::new(connection).await else {
+        return;
+    };
+    let Ok(mut changes) = bus.receive_name_owner_changed().await else {
+        return;
+    };
+    tokio::spawn(async move {
+        use futures_util::StreamExt;
+        while let Some(change) = changes.next().await {
+            let Ok(args) = change.args() else { continue };
+            if args.new_owner().is_none()
+                && let zbus::names::BusName::Unique(name) = args.name()
+            {
+                let gone: zbus::names::OwnedUniqueName = name.to_owned().into();
+                watchers.lock().unwrap_or_else(|e| e.into_inner()).remove(&gone);
+            }
+        }
+    });
+}
+
 struct Publisher {
     connection: Connection,
     shared: Shared,
     commands: mpsc::UnboundedSender<Command>,
+    watchers: Watchers,
 }
 
 impl Publisher {
@@ -575,8 +619,26 @@ impl Publisher {
         if changed.is_empty() {
             return Ok(());
         }
-        let emitter = SignalEmitter::new(&self.connection, path.to_string())?;
+        let watchers: Vec<_> = self
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
         let interface = zbus::names::InterfaceName::from_static_str_unchecked(interface);
-        zbus::fdo::Properties::properties_changed(&emitter, interface, changed, std::borrow::Cow::Borrowed(&[])).await
+        for watcher in watchers {
+            let emitter = SignalEmitter::new(&self.connection, path.to_string())?
+                .set_destination(zbus::names::BusName::Unique(watcher.into()));
+            let changed = changed.iter().map(|(k, v)| (*k, v.clone())).collect();
+            zbus::fdo::Properties::properties_changed(
+                &emitter,
+                interface.clone(),
+                changed,
+                std::borrow::Cow::Borrowed(&[]),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -61,7 +61,7 @@ impl<E: Engine> Daemon<E> {
             .filter_map(|p| {
                 let e = p.config_error.as_ref()?;
                 Some(format!(
-                    "{}: the edit was refused: {e}; the last good configuration keeps running",
+                    "{}: the edit was refused (first error at {e}; `composectl check` or the journal shows them); the last good configuration keeps running",
                     p.name()
                 ))
             })
@@ -221,7 +221,11 @@ impl<E: Engine> Daemon<E> {
             tracing::error!(project = %project, "{project}: {e}");
         }
         if !errors.is_empty() {
-            let _ = reply.send(Err(errors.join("; ")));
+            // The engine's words (and a hook's) are in the journal lines above.
+            let _ = reply.send(Err(format!(
+                "{project}: {} container(s) could not be stopped; the journal says why",
+                errors.len()
+            )));
             return;
         }
         if next != AfterStop::Start {

@@ -15,7 +15,7 @@ use crate::execute::Report;
 use crate::load;
 use crate::model::{Project, Service};
 use crate::observed::{ContainerState, Health, Observed};
-use crate::state::{ProjectState, ProjectStatus, ServiceState, ServiceStatus};
+use crate::state::{ProjectState, ProjectStatus, Reason, ServiceState, ServiceStatus};
 use crate::supervise::backoff::Backoff;
 
 /// Where a caller waits for the outcome of what it asked.
@@ -47,7 +47,7 @@ pub struct ProjectRuntime {
     pub expected_dies: HashMap<String, u32>,
     /// Services whose edit was rolled back: the configuration refused and why. They keep their
     /// previous containers until the file gives them another configuration.
-    pub refused: BTreeMap<String, (Service, String)>,
+    pub refused: BTreeMap<String, (Service, Reason)>,
     /// Each service's configuration as last applied: what a pinned service still runs.
     applied: BTreeMap<String, Service>,
     /// Containers died while a reconcile ran (supervision left them to it): start them after.
@@ -55,6 +55,15 @@ pub struct ProjectRuntime {
     /// Retries of a reconcile that left services failed, with backoff.
     pub retry: Backoff,
     pub retry_due: bool,
+}
+
+/// Where a refused file's first error is, and nothing of what it says: the message may quote
+/// the file (a password written in the wrong place), and STATUS and the D-Bus API are readable
+/// by other users. The journal has the whole message.
+fn public_location(d: &crate::diag::Diagnostic) -> String {
+    d.loc
+        .as_ref()
+        .map_or_else(|| "the compose files".to_string(), ToString::to_string)
 }
 
 impl ProjectRuntime {
@@ -122,6 +131,7 @@ impl ProjectRuntime {
         self.inputs = inputs.clone();
         // The loader refuses input files others could change (`crate::input`).
         let mut errors: Vec<String> = Vec::new();
+        let mut located = None;
         let loaded = match result {
             Ok(l) => {
                 for w in &l.warnings {
@@ -130,6 +140,7 @@ impl ProjectRuntime {
                 Some(l.project)
             }
             Err(f) => {
+                located = f.errors().next().map(public_location);
                 errors.extend(f.errors().map(ToString::to_string));
                 None
             }
@@ -143,8 +154,7 @@ impl ProjectRuntime {
                 if changed { Reload::Changed } else { Reload::Unchanged }
             }
             _ => {
-                let first = errors.first().cloned().unwrap_or_default();
-                self.config_error = Some(first.lines().next().unwrap_or_default().to_string());
+                self.config_error = Some(located.unwrap_or_else(|| "the compose files".to_string()));
                 Reload::Refused(errors)
             }
         }
@@ -229,7 +239,10 @@ impl ProjectRuntime {
         if let Some((service, (_, reason))) = self.refused.iter().next() {
             let ready = self.services.values().filter(|s| s.ready()).count();
             let total = self.services.len();
-            return format!("{name}: {ready}/{total} ready; {service} rolled back: {reason}");
+            return format!(
+                "{name}: {ready}/{total} ready; {service} rolled back: {}",
+                reason.public
+            );
         }
         let total = self.services.len();
         let stopped = self
@@ -307,7 +320,7 @@ impl ProjectRuntime {
                         .map(|s| crate::identity::image_name(project, s))
                         .unwrap_or_default(),
                     ports: config.map(|s| s.ports.clone()).unwrap_or_default(),
-                    rollback: self.refused.get(name).map(|(_, reason)| reason.clone()),
+                    rollback: self.refused.get(name).map(|(_, reason)| reason.public.clone()),
                 }
             })
             .collect()

@@ -217,9 +217,11 @@ fn log_report(name: &str, report: &crate::execute::Report) {
     for (service, state) in &report.services {
         match (state, report.rolled_back.get(service)) {
             (ServiceState::Failed(_), _) => {
-                tracing::error!(project = %name, service = %service, "{name}/{service}: {state}")
+                let why = report.failures.get(service).map(|r| r.full()).unwrap_or_default();
+                tracing::error!(project = %name, service = %service, "{name}/{service}: failed: {why}")
             }
             (_, Some(reason)) => {
+                let reason = reason.full();
                 tracing::warn!(project = %name, service = %service, "{name}/{service}: {state}, but its edit was rolled back: {reason}; it runs its previous configuration until the file changes again")
             }
             _ => tracing::info!(project = %name, service = %service, "{name}/{service}: {state}"),
@@ -237,7 +239,7 @@ fn outcome(rt: &super::project::ProjectRuntime) -> Result<String, String> {
     let refused: Vec<String> = rt
         .refused
         .iter()
-        .map(|(service, (_, reason))| format!("{name}/{service}: the edit was rolled back: {reason}"))
+        .map(|(service, (_, reason))| format!("{name}/{service}: the edit was rolled back: {}", reason.public))
         .collect();
     match refused.is_empty() {
         true => Ok(rt.status_line()),

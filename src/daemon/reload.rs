@@ -44,8 +44,10 @@ impl<E: Engine> Daemon<E> {
                     tracing::error!(project = %name, "{e}");
                 }
                 if self.single() {
-                    let first = errors.first().and_then(|e| e.lines().next()).unwrap_or_default();
-                    return Err(format!("{name}: {first}"));
+                    let at = runtime.config_error.clone().unwrap_or_default();
+                    return Err(format!(
+                        "{name}: the compose files do not load (first error at {at}; the journal has them all)"
+                    ));
                 }
             }
             tracing::info!(project = %name, "{name}: managing the project");

@@ -125,9 +125,11 @@ impl<E: Engine> Daemon<E> {
         };
         let verb = if dependents { "restarted" } else { "started" };
         if let Some(reply) = reply {
+            // The engine's message may quote the file: it goes to the journal (below), the
+            // caller hears composed's words.
             let answer = match &result {
                 Ok(()) => Ok(format!("{verb} {project}/{service}")),
-                Err(e) => Err(e.to_string()),
+                Err(_) => Err(format!("{project}/{service} could not be {verb}; the journal says why")),
             };
             let _ = reply.send(answer);
         }
@@ -151,7 +153,8 @@ impl<E: Engine> Daemon<E> {
             Err(e) => {
                 tracing::error!(project = %project, service = %service, "{project}/{service}: restart failed: {e}");
                 if let Some(s) = managed.runtime.services.get_mut(&service) {
-                    s.state = ServiceState::Failed(e.to_string());
+                    // The engine's words are in the journal line above; the state is public.
+                    s.state = ServiceState::Failed("it could not be restarted".into());
                 }
             }
         }

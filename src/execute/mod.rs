@@ -26,7 +26,7 @@ use crate::engine::{Engine, EngineError, EventScope};
 use crate::model::{Condition, Project};
 use crate::observed::Observed;
 use crate::plan::{ContainerStep, ImageStep, Plan, ServiceStep, Wait};
-use crate::state::ServiceState;
+use crate::state::{Reason, ServiceState};
 use rollback::StepError;
 pub use stop::{DownReport, down, stop, stop_levels};
 use tracker::Tracker;
@@ -46,7 +46,9 @@ pub struct Options {
 pub struct Report {
     pub services: BTreeMap<String, ServiceState>,
     /// Services whose edit was refused, and why: they run their previous containers.
-    pub rolled_back: BTreeMap<String, String>,
+    pub rolled_back: BTreeMap<String, Reason>,
+    /// Why each failed service failed, in full (the state carries only the public words).
+    pub failures: BTreeMap<String, Reason>,
     /// Problems outside any one service (networks, volumes, removals).
     pub errors: Vec<String>,
 }
@@ -147,6 +149,15 @@ pub async fn refresh_due<E: Engine>(engine: &E, project: &Project, observed: &Ob
     due
 }
 
+/// What an image step failing means, in composed's words.
+fn image_words(step: &ImageStep) -> &'static str {
+    match step {
+        ImageStep::Build(_) => "its image could not be built",
+        ImageStep::Missing(_) => "its image is not on this machine and pull_policy is never",
+        ImageStep::Pull(_) | ImageStep::Present(_) => "its image could not be pulled",
+    }
+}
+
 /// Applies `plan`. `observed` is the state it was made from (for the health of kept containers).
 pub async fn apply<E: Engine>(
     engine: &E,
@@ -175,7 +186,7 @@ pub async fn apply<E: Engine>(
     let (created, removed) = run.prepare(&plan).await;
     if let Some(first) = created.first() {
         for s in &plan.services {
-            let reason = format!("the project's networks or volumes could not be created: {first}");
+            let reason = Reason::new("the project's networks or volumes could not be created", first);
             tracker.fail(&s.service, reason);
         }
     }
@@ -190,6 +201,9 @@ pub async fn apply<E: Engine>(
         report
             .services
             .insert(step.service.clone(), tracker.state(&step.service));
+        if let Some(reason) = tracker.failure(&step.service) {
+            report.failures.insert(step.service.clone(), reason);
+        }
     }
     report.rolled_back = run.rolled_back.into_inner().unwrap_or_default();
     report
@@ -216,7 +230,7 @@ struct Run<'a, E: Engine> {
     tracker: std::sync::Arc<Tracker>,
     progress: Progress<'a>,
     rollback: bool,
-    rolled_back: std::sync::Mutex<BTreeMap<String, String>>,
+    rolled_back: std::sync::Mutex<BTreeMap<String, Reason>>,
 }
 
 impl<E: Engine> Run<'_, E> {
@@ -255,19 +269,24 @@ impl<E: Engine> Run<'_, E> {
     async fn service(&self, step: &ServiceStep) {
         let name = &step.service;
         if let Some(error) = &step.error {
-            self.tracker.fail(name, error.clone());
+            self.tracker.fail(
+                name,
+                Reason::new("its configuration cannot be given to the engine", error),
+            );
             return;
         }
         if let Err(reason) = self.dependencies(name, &step.after).await {
             (self.progress)(name, &format!("failed: {reason}"));
-            self.tracker.fail(name, reason);
+            self.tracker.fail(name, Reason::plain(reason));
             return;
         }
         let result = match self.image(name, &step.image).await {
             Ok(()) => self.containers(name, &step.containers).await,
             // An edit whose image cannot be had leaves the running containers alone.
-            Err(e) if self.rollback && runs_already(&step.containers) => Err(StepError::Kept(e.to_string())),
-            Err(e) => Err(StepError::Failed(e)),
+            Err(e) if self.rollback && runs_already(&step.containers) => {
+                Err(StepError::Kept(Reason::new(image_words(&step.image), e)))
+            }
+            Err(e) => Err(StepError::Failed(Reason::new(image_words(&step.image), e))),
         };
         match result {
             Ok(()) => self.tracker.started(name),
@@ -277,7 +296,7 @@ impl<E: Engine> Run<'_, E> {
                 }
                 self.tracker.started(name);
             }
-            Err(StepError::Failed(e)) => self.tracker.fail(name, e.to_string()),
+            Err(StepError::Failed(reason)) => self.tracker.fail(name, reason),
         }
     }
 

@@ -11,20 +11,35 @@ use super::{Run, lifecycle, parked_name};
 use crate::engine::{Engine, EngineError};
 use crate::observed::Health;
 use crate::spec::ContainerSpec;
+use crate::state::Reason;
 use crate::supervise::policy::{Decision, RestartRule};
 
 /// How a container step failed.
 #[derive(Debug)]
 pub(super) enum StepError {
     /// Nothing runs for it: the service failed.
-    Failed(EngineError),
+    Failed(Reason),
     /// The edit was refused and the previous container runs again (or never stopped).
-    Kept(String),
+    Kept(Reason),
 }
 
 impl From<EngineError> for StepError {
     fn from(e: EngineError) -> Self {
-        StepError::Failed(e)
+        StepError::Failed(Reason::new(engine_words(&e), e))
+    }
+}
+
+/// What an engine error during a container step means, in composed's words: a hook's own
+/// sentence (names and numbers only), or the kind of failure; the engine's message is detail.
+pub(super) fn engine_words(e: &EngineError) -> String {
+    match e {
+        EngineError::NotRunning { .. } | EngineError::Other { .. } => "the engine could not be reached".into(),
+        EngineError::PermissionDenied { .. } => "composed may not use the engine".into(),
+        EngineError::TooOld { .. } => "the engine is too old".into(),
+        EngineError::Refused(m) if m.starts_with("post_start hook") || m.starts_with("pre_stop hook") => {
+            m.split([':', ';']).next().unwrap_or_default().to_string()
+        }
+        EngineError::Refused(_) => "its container could not be created or started".into(),
     }
 }
 
@@ -49,28 +64,35 @@ impl<E: Engine> Run<'_, E> {
             Ok(spec) => spec,
             Err(err) => {
                 back().await;
-                return Err(StepError::Failed(err));
+                return Err(err.into());
             }
         };
         let new_id = match lifecycle::create(e, &spec).await {
             Ok(id) => id,
             Err(err) => {
                 back().await;
-                return Err(StepError::Kept(format!("the engine refused the new container: {err}")));
+                return Err(StepError::Kept(Reason::new(
+                    "the engine refused the new container",
+                    err,
+                )));
             }
         };
         if let Err(err) = e.stop_container(old_id, &parked, spec.stop_timeout).await {
             let _ = e.remove_container(&new_id, &spec.name).await;
             back().await;
-            return Err(StepError::Kept(format!(
-                "the old container could not be stopped: {err}"
+            return Err(StepError::Kept(Reason::new(
+                "the old container could not be stopped",
+                err,
             )));
         }
         self.tracker.track(service, spec.number, &new_id);
         let post_start = &self.project.services[service].post_start;
         let proof = match lifecycle::start(e, &new_id, &spec.name, post_start).await {
             Ok(()) => self.prove(service, &spec).await,
-            Err(err) => Err(format!("could not be started: {err}")),
+            Err(err @ EngineError::Refused(_)) if engine_words(&err).contains("hook") => {
+                Err(Reason::new(format!("the new container's {}", engine_words(&err)), err))
+            }
+            Err(err) => Err(Reason::new("the new container could not be started", err)),
         };
         match proof {
             Ok(()) => {
@@ -80,7 +102,7 @@ impl<E: Engine> Run<'_, E> {
             }
             Err(reason) => {
                 self.put_back(service, &spec, &new_id, old_id, &parked).await?;
-                Err(StepError::Kept(format!("the new container {reason}")))
+                Err(StepError::Kept(reason))
             }
         }
     }
@@ -92,13 +114,13 @@ impl<E: Engine> Run<'_, E> {
             return Ok(());
         }
         match self.engine.rename_container(old_id, parked).await {
-            Err(err) if !err.to_string().contains("same name as its current name") => Err(StepError::Failed(err)),
+            Err(err) if !err.to_string().contains("same name as its current name") => Err(err.into()),
             _ => Ok(()),
         }
     }
 
     /// Waits until the new container has proved itself, or says how it failed.
-    async fn prove(&self, service: &str, spec: &ContainerSpec) -> Result<(), String> {
+    async fn prove(&self, service: &str, spec: &ContainerSpec) -> Result<(), Reason> {
         let definition = &self.project.services[service];
         let window = definition.proving_window();
         let deadline = tokio::time::Instant::now() + window;
@@ -111,20 +133,31 @@ impl<E: Engine> Run<'_, E> {
                 Some((_, _, Some(0))) if RestartRule::of(definition).on_exit(0, 0) == Decision::Leave => {
                     return Ok(());
                 }
-                Some((_, _, Some(code))) => return Err(format!("exited with code {code} before it was ready")),
-                Some((_, Some(Health::Unhealthy), _)) => return Err("failed its healthcheck".to_string()),
+                Some((_, _, Some(code))) => {
+                    return Err(Reason::plain(format!(
+                        "the new container exited with code {code} before it was ready"
+                    )));
+                }
+                Some((_, Some(Health::Unhealthy), _)) => {
+                    return Err(Reason::plain("the new container failed its healthcheck"));
+                }
                 Some((_, Some(Health::Healthy), _)) if with_healthcheck => return Ok(()),
                 Some((true, _, _)) if !with_healthcheck && now >= deadline => return Ok(()),
                 _ if now >= deadline && with_healthcheck => {
-                    return Err(format!("was not healthy within {}", words(window)));
+                    return Err(Reason::new(
+                        "the new container was not healthy in time",
+                        format!("within {}", words(window)),
+                    ));
                 }
-                _ if now >= deadline => return Err("was not running".to_string()),
+                _ if now >= deadline => return Err(Reason::plain("the new container was not running")),
                 _ => {}
             }
             tokio::select! {
                 changed = changed.changed() => {
                     if changed.is_err() {
-                        return Err("could not be followed (the engine's event stream ended)".to_string());
+                        return Err(Reason::plain(
+                            "the new container could not be followed (the engine's event stream ended)",
+                        ));
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {}

@@ -82,10 +82,12 @@ async fn a_failed_service_fails_its_dependents_and_nothing_else() {
     let p = project(CHAIN);
     let report = up(&engine, &p).await;
     assert!(!report.ok());
+    // The state says what failed in composed's words; the engine's message is the detail.
     assert_eq!(
         report.services["db"],
-        ServiceState::Failed("port is already allocated".into())
+        ServiceState::Failed("its container could not be created or started".into())
     );
+    assert!(report.failures["db"].detail.contains("port is already allocated"));
     let ServiceState::Failed(app) = &report.services["app"] else {
         panic!("{:?}", report.services["app"]);
     };
@@ -213,7 +215,11 @@ async fn running_web(engine: &FakeEngine) -> (Project, String) {
 
 /// The old container runs under its own name and nothing else is left.
 fn assert_rolled_back(engine: &FakeEngine, report: &Report, old: &str, why: &str) {
-    let reason = report.rolled_back.get("web").unwrap_or_else(|| panic!("{report:?}"));
+    let reason = report
+        .rolled_back
+        .get("web")
+        .unwrap_or_else(|| panic!("{report:?}"))
+        .full();
     assert!(reason.contains(why), "{reason}");
     assert_eq!(report.services["web"], ServiceState::Running, "running, not failed");
     let containers = engine.containers();
@@ -302,7 +308,8 @@ async fn a_healthcheck_that_never_passes_is_rolled_back_at_its_deadline() {
         "the deadline is waited out"
     );
     let reason = &report.rolled_back["db"];
-    assert!(reason.contains("was not healthy within 40s"), "{reason}");
+    assert_eq!(reason.public, "the new container was not healthy in time");
+    assert!(reason.detail.contains("40s"), "{reason:?}");
     assert_eq!(
         report.services["db"],
         ServiceState::Healthy,

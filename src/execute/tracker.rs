@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::engine::events::{ContainerEvent, EventKind};
 use crate::observed::{ContainerState, Health, Observed};
-use crate::state::ServiceState;
+use crate::state::{Reason, ServiceState};
 
 #[derive(Debug, Clone, Default)]
 struct ContainerTrack {
@@ -23,14 +23,14 @@ struct ContainerTrack {
 struct ServiceTrack {
     has_healthcheck: bool,
     containers: HashMap<u32, ContainerTrack>,
-    failed: Option<String>,
+    failed: Option<Reason>,
     started: bool,
 }
 
 impl ServiceTrack {
     fn state(&self) -> ServiceState {
         if let Some(reason) = &self.failed {
-            return ServiceState::Failed(reason.clone());
+            return ServiceState::Failed(reason.public.clone());
         }
         if !self.started {
             return ServiceState::Pending;
@@ -109,8 +109,13 @@ impl Tracker {
             .unwrap_or(false)
     }
 
-    pub fn fail(&self, service: &str, reason: String) {
+    pub fn fail(&self, service: &str, reason: Reason) {
         self.update(service, |s| s.failed = Some(reason));
+    }
+
+    /// Why a service failed, in full (for the journal), if it did.
+    pub fn failure(&self, service: &str) -> Option<Reason> {
+        self.services.lock().ok()?.get(service)?.failed.clone()
     }
 
     pub fn started(&self, service: &str) {

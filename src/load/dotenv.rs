@@ -138,9 +138,18 @@ fn unescape(s: &str) -> String {
 fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>, loc: &Loc) -> Result<String, Diagnostic> {
     match interpolate::interpolate(value, &lookup) {
         Ok(done) => Ok(done.value),
+        Err(InterpError::TooDeep) => Err(Diagnostic::error(
+            Some(loc.clone()),
+            format!(
+                "defaults nested more than {} levels deep in {}",
+                interpolate::MAX_NESTING,
+                interpolate::excerpt(value)
+            ),
+        )
+        .with_help("write the default once")),
         Err(InterpError::Syntax(_)) => Err(Diagnostic::error(
             Some(loc.clone()),
-            format!("invalid interpolation in {value:?}"),
+            format!("invalid interpolation in {}", interpolate::excerpt(value)),
         )
         .with_help("write `${NAME}` or `${NAME:-default}`, and `$$` for a literal `$`")),
         Err(InterpError::Required { name, message }) => Err(Diagnostic::error(

@@ -23,7 +23,12 @@ pub enum InterpError {
     Syntax(String),
     /// `${VAR:?message}` or `${VAR?message}` with VAR missing.
     Required { name: String, message: String },
+    /// Defaults nested more than [`MAX_NESTING`] deep.
+    TooDeep,
 }
+
+/// How deep `${A:-${B:-...}}` may nest; real files nest one or two levels.
+pub const MAX_NESTING: usize = 16;
 
 /// The result of interpolating one string: its value and the variables that were not set.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -33,6 +38,13 @@ pub struct Interpolated {
 }
 
 pub fn interpolate(text: &str, vars: &dyn Vars) -> Result<Interpolated, InterpError> {
+    interpolate_nested(text, vars, 0)
+}
+
+fn interpolate_nested(text: &str, vars: &dyn Vars, depth: usize) -> Result<Interpolated, InterpError> {
+    if depth > MAX_NESTING {
+        return Err(InterpError::TooDeep);
+    }
     let mut out = Interpolated::default();
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -43,7 +55,7 @@ pub fn interpolate(text: &str, vars: &dyn Vars) -> Result<Interpolated, InterpEr
             rest = tail;
         } else if let Some(body_start) = after.strip_prefix('{') {
             let end = closing_brace(body_start).ok_or_else(|| InterpError::Syntax(text.to_string()))?;
-            braced(&body_start[..end], vars, &mut out, text)?;
+            braced(&body_start[..end], vars, &mut out, text, depth)?;
             rest = &body_start[end + 1..];
         } else {
             let len = name_len(after);
@@ -101,7 +113,7 @@ fn closing_brace(s: &str) -> Option<usize> {
     None
 }
 
-fn braced(body: &str, vars: &dyn Vars, out: &mut Interpolated, whole: &str) -> Result<(), InterpError> {
+fn braced(body: &str, vars: &dyn Vars, out: &mut Interpolated, whole: &str, depth: usize) -> Result<(), InterpError> {
     let len = name_len(body);
     if len == 0 {
         return Err(InterpError::Syntax(whole.to_string()));
@@ -130,19 +142,19 @@ fn braced(body: &str, vars: &dyn Vars, out: &mut Interpolated, whole: &str) -> R
             if set {
                 out.value.push_str(value.as_deref().unwrap_or_default());
             } else {
-                expand_word(word, vars, out)?;
+                expand_word(word, vars, out, depth + 1)?;
             }
         }
         '+' => {
             if set {
-                expand_word(word, vars, out)?;
+                expand_word(word, vars, out, depth + 1)?;
             }
         }
         '?' => {
             if set {
                 out.value.push_str(value.as_deref().unwrap_or_default());
             } else {
-                let message = interpolate(word, vars)?.value;
+                let message = interpolate_nested(word, vars, depth + 1)?.value;
                 return Err(InterpError::Required {
                     name: name.to_string(),
                     message,
@@ -154,8 +166,8 @@ fn braced(body: &str, vars: &dyn Vars, out: &mut Interpolated, whole: &str) -> R
     Ok(())
 }
 
-fn expand_word(word: &str, vars: &dyn Vars, out: &mut Interpolated) -> Result<(), InterpError> {
-    let inner = interpolate(word, vars)?;
+fn expand_word(word: &str, vars: &dyn Vars, out: &mut Interpolated, depth: usize) -> Result<(), InterpError> {
+    let inner = interpolate_nested(word, vars, depth)?;
     out.value.push_str(&inner.value);
     out.unset.extend(inner.unset);
     Ok(())
@@ -196,11 +208,27 @@ fn warn_unset(loc: &Loc, name: &str, diags: &mut Diagnostics) {
     );
 }
 
+/// The start of a long value, for a message.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((i, _)) => format!("{:?}…", &text[..i]),
+        None => format!("{text:?}"),
+    }
+}
+
 pub fn report(loc: &Loc, text: &str, e: InterpError, diags: &mut Diagnostics) {
     match e {
+        InterpError::TooDeep => diags.error_help(
+            Some(loc),
+            format!(
+                "defaults nested more than {MAX_NESTING} levels deep in {}",
+                excerpt(text)
+            ),
+            "a value is never this deep; write the default once",
+        ),
         InterpError::Syntax(_) => diags.error_help(
             Some(loc),
-            format!("invalid interpolation in {text:?}"),
+            format!("invalid interpolation in {}", excerpt(text)),
             "write `${NAME}`, `${NAME:-default}` or `${NAME:?message}`, and `$$` for a literal `$`",
         ),
         InterpError::Required { name, message } => {
@@ -257,6 +285,17 @@ mod tests {
         for (input, want) in table {
             assert_eq!(i(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn deep_defaults_are_refused_not_recursed() {
+        let mut text = String::from("x");
+        for _ in 0..5_000 {
+            text = format!("${{A:-{text}}}");
+        }
+        assert_eq!(interpolate(&text, &env), Err(InterpError::TooDeep));
+        let ok = "${A:-${B:-${C:-d}}}";
+        assert_eq!(interpolate(ok, &env).unwrap().value, "d");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod paths;
 pub mod raw;
 pub mod units;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -86,17 +86,26 @@ impl Failed {
 
 /// Loads a project.
 pub fn load(options: &Options) -> Result<Loaded, Failed> {
+    let mut diags = Diagnostics::default();
+    let env = options
+        .environment
+        .clone()
+        .unwrap_or_else(|| process_environment(&mut diags));
     let mut loader = Loader {
-        env: options
-            .environment
-            .clone()
-            .unwrap_or_else(|| std::env::vars().collect()),
+        env,
         dotenv: HashMap::new(),
-        diags: Diagnostics::default(),
+        diags,
         inputs: Vec::new(),
+        substituted: BTreeSet::new(),
     };
     let project = loader.run(options);
-    let Loader { diags, mut inputs, .. } = loader;
+    let Loader {
+        mut diags,
+        mut inputs,
+        substituted,
+        ..
+    } = loader;
+    diags.mask(&substituted);
     inputs.sort();
     inputs.dedup();
     match project {
@@ -132,6 +141,31 @@ struct Loader {
     dotenv: HashMap<String, String>,
     diags: Diagnostics,
     inputs: Vec<PathBuf>,
+    /// Every value interpolation put into the files: masked in the diagnostics, which reach the
+    /// journal (a `${DB_PASSWORD}` written in the wrong place must not be quoted there).
+    substituted: BTreeSet<String>,
+}
+
+/// The process environment; a variable whose name or value is not UTF-8 is left out with a
+/// warning (a file cannot name it).
+fn process_environment(diags: &mut Diagnostics) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (name, value) in std::env::vars_os() {
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => {
+                out.insert(name, value);
+            }
+            (Ok(name), Err(_)) => diags.push(Diagnostic::warning(
+                None,
+                format!("environment variable {name} is not UTF-8 and is ignored"),
+            )),
+            (Err(_), _) => diags.push(Diagnostic::warning(
+                None,
+                "an environment variable whose name is not UTF-8 is ignored",
+            )),
+        }
+    }
+    out
 }
 
 /// A refused or unreadable input as a located error: what was wrong is in the message, and the
@@ -309,10 +343,18 @@ impl Loader {
             );
             return None;
         }
-        let vars = |n: &str| self.env.get(n).or_else(|| dotenv.get(n)).cloned();
+        let used = std::cell::RefCell::new(BTreeSet::new());
+        let vars = |n: &str| {
+            let value = self.env.get(n).or_else(|| dotenv.get(n)).cloned();
+            if let Some(v) = &value {
+                used.borrow_mut().insert(v.clone());
+            }
+            value
+        };
         let mut diags = Diagnostics::default();
         interpolate::interpolate_tree(&mut tree, &vars, &mut diags);
         self.diags.extend(diags);
+        self.substituted.extend(used.into_inner());
         Some(tree)
     }
 

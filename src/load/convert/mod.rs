@@ -144,6 +144,9 @@ struct ServiceConversion<'a, 'b> {
     loc: &'a Loc,
 }
 
+/// The most containers one service may ask for (a replica count is a container each).
+pub const MAX_REPLICAS: u64 = 1000;
+
 impl ServiceConversion<'_, '_> {
     fn error(&mut self, loc: &Loc, message: impl Into<String>, help: impl Into<String>) {
         self.diags.error_help(Some(loc), message, help);
@@ -324,6 +327,17 @@ impl ServiceConversion<'_, '_> {
             .and_then(|d| d.replicas)
             .or(scale.as_ref().map(|s| s.value))
             .unwrap_or(1);
+        if replicas > MAX_REPLICAS {
+            let loc = scale.as_ref().map_or_else(|| self.loc.clone(), |s| s.loc.clone());
+            self.error(
+                &loc,
+                format!(
+                    "service `{}` asks for {replicas} replicas; composed runs at most {MAX_REPLICAS}",
+                    self.name
+                ),
+                "run fewer replicas, or split the service",
+            );
+        }
         if let Some(c) = &container_name
             && replicas > 1
         {
