@@ -23,6 +23,7 @@ pub mod load;
 pub mod model;
 pub mod observed;
 pub mod plan;
+pub mod runtime_files;
 pub mod spec;
 pub mod state;
 pub mod supervise;

@@ -43,6 +43,8 @@ pub struct ObservedObject {
     pub id: String,
     /// Its compose project label ([`crate::identity::PROJECT`]), if any.
     pub project: Option<String>,
+    /// composed created it ([`crate::identity::MANAGED_BY`]).
+    pub managed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

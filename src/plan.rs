@@ -503,6 +503,7 @@ mod tests {
                 ObservedObject {
                     id: n.name.clone(),
                     project: Some(p.name.clone()),
+                    managed: true,
                 },
             );
         }
@@ -512,6 +513,7 @@ mod tests {
                 ObservedObject {
                     id: v.name.clone(),
                     project: Some(p.name.clone()),
+                    managed: true,
                 },
             );
         }
@@ -671,6 +673,7 @@ mod tests {
                         ObservedObject {
                             id: "x".into(),
                             project: None,
+                            managed: false,
                         },
                     );
                 },

@@ -168,8 +168,15 @@ fn the_package_installs_and_runs_an_example_under_systemd() {
         let (_, out) = b.sh(command);
         assert!(!out.contains("hunter2secret"), "{command} shows the password: {out}");
     }
-    assert!(b.ok("systemctl show -p StatusText composed").contains("config error at /etc/composed/yelb/compose.yaml:"));
-    assert!(b.ok("journalctl -u composed --no-pager -o cat").contains("hunter2secret"), "the journal has the full error");
+    assert!(
+        b.ok("systemctl show -p StatusText composed")
+            .contains("config error at /etc/composed/yelb/compose.yaml:")
+    );
+    assert!(
+        b.ok("journalctl -u composed --no-pager -o cat")
+            .contains("hunter2secret"),
+        "the journal has the full error"
+    );
     b.ok("install -m644 /tmp/good.yaml /etc/composed/yelb/compose.yaml");
     assert!(b.ok("composectl reload").contains("reloaded"));
 

@@ -1,7 +1,7 @@
 //! Only one daemon manages a project at a time: a lock file per project, naming its holder.
 //! (Input files others could change are refused by the loader, see [`crate::input`].)
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -31,21 +31,15 @@ pub struct ProjectLock {
 
 /// Takes `project`'s lock in `dir`, or says who holds it.
 pub fn lock(dir: &Path, project: &str) -> Result<ProjectLock, GuardError> {
-    std::fs::create_dir_all(dir).map_err(|source| GuardError::RuntimeDir {
+    crate::runtime_files::ensure_dir(dir).map_err(|source| GuardError::RuntimeDir {
         dir: dir.to_path_buf(),
         source,
     })?;
-    let path = dir.join(format!("{project}.lock"));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|source| GuardError::LockFile {
-            path: path.clone(),
-            source,
-        })?;
+    let name = format!("{project}.lock");
+    let (mut file, path) = crate::runtime_files::open_lock(dir, &name).map_err(|source| GuardError::LockFile {
+        path: dir.join(&name),
+        source,
+    })?;
     if file.try_lock().is_err() {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);

@@ -23,7 +23,8 @@ impl Holds {
             file,
             ..Holds::default()
         };
-        if let Ok(text) = std::fs::read_to_string(&holds.file) {
+        let (dir, name) = holds.place();
+        if let Some(text) = crate::runtime_files::read(&dir, &name) {
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 if line == WHOLE_PROJECT {
                     holds.project = true;
@@ -64,21 +65,27 @@ impl Holds {
         self.save();
     }
 
+    /// The directory and name of the file.
+    fn place(&self) -> (std::path::PathBuf, String) {
+        let dir = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let name = self
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (dir, name)
+    }
+
     fn save(&self) {
+        let (dir, name) = self.place();
         let result = if !self.project && self.services.is_empty() {
-            match std::fs::remove_file(&self.file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
+            crate::runtime_files::remove(&dir, &name)
         } else {
             let mut text: String = self.services.iter().map(|s| format!("{s}\n")).collect();
             if self.project {
                 text.insert_str(0, "*\n");
             }
-            self.file
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(&self.file, text))
+            crate::runtime_files::write(&dir, &name, text.as_bytes())
         };
         if let Err(e) = result {
             tracing::warn!(

@@ -118,6 +118,16 @@ impl FakeEngine {
         self.state().exits_after.insert(service.to_string(), (after, code));
     }
 
+    /// A volume another tool made for `project` (its label, without composed's mark).
+    pub fn add_foreign_volume(&self, name: &str, project: &str) {
+        let object = ObservedObject {
+            id: name.to_string(),
+            project: Some(project.to_string()),
+            managed: false,
+        };
+        self.state().volumes.insert(name.to_string(), object);
+    }
+
     /// The next run of `call` (`"exec web-1 sh -c x"`) exits with `code`.
     pub fn exec_exits(&self, call: &str, code: i64) {
         self.state().exec_exits.entry(call.to_string()).or_default().push(code);
@@ -351,6 +361,7 @@ impl Engine for FakeEngine {
         let object = ObservedObject {
             id: net.name.clone(),
             project: Some(project.name.clone()),
+            managed: true,
         };
         self.state().networks.insert(net.name.clone(), object);
         Ok(())
@@ -361,6 +372,7 @@ impl Engine for FakeEngine {
         let object = ObservedObject {
             id: vol.name.clone(),
             project: Some(project.name.clone()),
+            managed: true,
         };
         self.state().volumes.insert(vol.name.clone(), object);
         Ok(())

@@ -80,18 +80,27 @@ impl DockerEngine {
         for n in networks {
             let Some(name) = n.name else { continue };
             let project = n.labels.as_ref().and_then(|l| l.get(identity::PROJECT).cloned());
+            let managed = n.labels.as_ref().is_some_and(|l| l.contains_key(identity::MANAGED_BY));
             out.networks.insert(
                 name,
                 ObservedObject {
                     id: n.id.unwrap_or_default(),
                     project,
+                    managed,
                 },
             );
         }
         for v in volumes.volumes.unwrap_or_default() {
             let project = v.labels.get(identity::PROJECT).cloned();
-            out.volumes
-                .insert(v.name.clone(), ObservedObject { id: v.name, project });
+            let managed = v.labels.contains_key(identity::MANAGED_BY);
+            out.volumes.insert(
+                v.name.clone(),
+                ObservedObject {
+                    id: v.name,
+                    project,
+                    managed,
+                },
+            );
         }
         for i in images {
             for tag in i.repo_tags {

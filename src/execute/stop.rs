@@ -22,8 +22,8 @@ pub struct DownReport {
 
 /// Stops and removes the project's containers and its networks. Volumes are removed only when
 /// `remove_volumes` is set, and then only the project's own: declared in the file, not external,
-/// and carrying this project's label. A pre-existing volume referenced with `name:` is never
-/// removed.
+/// carrying this project's label and created by composed (`composed.managed-by`). A pre-existing
+/// volume referenced with `name:`, or one another tool made for the project, is never removed.
 pub async fn down<E: Engine>(
     engine: &E,
     project: &Project,
@@ -80,10 +80,13 @@ async fn remove_own_volumes<E: Engine>(
         let ours = observed
             .volumes
             .get(&vol.name)
-            .is_some_and(|o| o.project.as_deref() == Some(&project.name));
+            .is_some_and(|o| o.managed && o.project.as_deref() == Some(&project.name));
         if !ours {
             if observed.volumes.contains_key(&vol.name) {
-                progress(&format!("volume {}", vol.name), "kept (not created by this project)");
+                progress(
+                    &format!("volume {}", vol.name),
+                    "kept (not created by composed for this project)",
+                );
             }
             continue;
         }

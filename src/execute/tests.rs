@@ -445,3 +445,19 @@ async fn pre_stop_runs_before_a_stop_and_a_failing_one_keeps_the_container_runni
     assert!(position(&calls, "exec p-web-1 drain") < position(&calls, "stop p-web-1"));
     assert!(!engine.containers()["p-web-1"].running);
 }
+
+#[tokio::test(start_paused = true)]
+async fn down_with_volumes_removes_only_what_composed_created() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    // `old` was made by another tool for this project (say docker compose); `data` by composed.
+    engine.add_foreign_volume("p_old", "p");
+    let p = project(
+        "name: p\nservices:\n  db:\n    image: busybox\n    volumes: [data:/d, old:/o]\nvolumes:\n  data: {}\n  old: {}\n",
+    );
+    assert!(up(&engine, &p).await.ok());
+    let observed = engine.observe("p").await.unwrap();
+    let report = down(&engine, &p, &observed, true, &quiet).await;
+    assert_eq!(report.removed_volumes, vec!["p_data".to_string()], "{report:?}");
+    assert!(engine.observe("p").await.unwrap().volumes.contains_key("p_old"));
+}

@@ -240,12 +240,15 @@ pub fn parse_rfc3339(s: &str) -> Option<i128> {
 }
 
 fn read_cursor(path: &Path) -> Option<i128> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    let (dir, name) = (path.parent()?, path.file_name()?.to_str()?);
+    crate::runtime_files::read(dir, name)?.trim().parse().ok()
 }
 
 fn write_cursor(path: &Path, nanos: i128) {
-    // A small file on the runtime tmpfs, rewritten in place; losing it only means resending.
-    let _ = std::fs::write(path, nanos.to_string());
+    // A small file on the runtime tmpfs, replaced atomically; losing it only means resending.
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        let _ = crate::runtime_files::write(dir, name, nanos.to_string().as_bytes());
+    }
 }
 
 #[cfg(test)]

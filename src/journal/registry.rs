@@ -44,7 +44,9 @@ impl Forwarders {
             return;
         }
         tracing::debug!(container = %source.name, "forwarding its output to the journal");
-        let _ = std::fs::create_dir_all(&self.cursor_dir);
+        if let Err(e) = crate::runtime_files::ensure_dir(&self.cursor_dir) {
+            tracing::warn!("log cursors cannot be kept ({e}); a restart of composed may repeat lines");
+        }
         let id = source.id.clone();
         let (engine, cursor_dir, stop) = (engine.clone(), self.cursor_dir.clone(), self.stop.subscribe());
         let handle = tokio::spawn(async move {
