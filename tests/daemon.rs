@@ -210,6 +210,8 @@ fn container_output_goes_to_the_journal_once_with_dockers_fields() {
                 .arg("--runtime-dir")
                 .arg(&runtime)
                 .env("COMPOSED_JOURNAL_SOCKET", &journal)
+                // Every line, to check completeness and order (the limit has its own test).
+                .env("COMPOSED_LOG_RATE_LIMIT", "0")
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
@@ -334,4 +336,116 @@ fn a_reexec_keeps_the_pid_the_containers_and_every_log_line_once() {
     assert_eq!(got, expected, "every line once and in order across the re-exec");
     d.signal("TERM");
     d.wait_exit(Duration::from_secs(30));
+}
+
+#[test]
+fn a_project_added_later_is_watched_and_hot_reloaded() {
+    if !support::require("docker", support::engine_available()) {
+        return;
+    }
+    let image = support::TEST_IMAGE;
+    let file = |edit: &str| {
+        format!(
+            "services:\n  web:\n    image: {image}\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 100000 & wait\"]\n    environment: {{EDIT: '{edit}'}}\n"
+        )
+    };
+    let root = support::project_dir(&[("first/compose.yaml", &file("1"))]);
+    let runtime = root.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let fixtures: Vec<support::Fixture> = ["first", "late"]
+        .iter()
+        .map(|name| support::Fixture {
+            dir: root.join(name),
+            name: name.to_string(),
+        })
+        .collect();
+    fixtures.iter().for_each(support::Fixture::cleanup);
+    let mut d = Daemon::start_root(&root, &runtime, "late");
+    d.expect("READY=1", Duration::from_secs(60));
+
+    // A project directory made after the start is found, and its own edits are followed.
+    std::fs::create_dir(root.join("late")).unwrap();
+    std::fs::write(root.join("late/compose.yaml"), file("1")).unwrap();
+    wait_until("the new project runs", Duration::from_secs(30), || {
+        inspect("late-web-1", "{{.State.Running}}") == "true"
+    });
+    let before = inspect("late-web-1", "{{.Id}}");
+    std::fs::write(root.join("late/compose.yaml"), file("2")).unwrap();
+    wait_until(
+        "the edit of the new project is applied",
+        Duration::from_secs(30),
+        || {
+            let id = inspect("late-web-1", "{{.Id}}");
+            !id.is_empty() && id != before && inspect("late-web-1", "{{json .Config.Env}}").contains("EDIT=2")
+        },
+    );
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(60)), 0, "{}", d.log_text());
+    fixtures.iter().for_each(support::Fixture::cleanup);
+}
+
+#[test]
+fn a_chatty_container_is_limited_and_the_drop_is_reported_once() {
+    if !support::require("docker", support::engine_available()) {
+        return;
+    }
+    let compose =
+        "services:\n  flood:\n    image: composed-test/busybox:1\n    command: [\"sh\", \"-c\", \"seq 1 5000\"]\n";
+    let root = support::project_dir(&[("ltest/compose.yaml", compose)]);
+    let dir = root.join("ltest");
+    let runtime = root.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let fixture = support::Fixture {
+        dir: dir.clone(),
+        name: "ltest".into(),
+    };
+    fixture.cleanup();
+    let journal = root.join("journal.sock");
+    let entries = journal_sink(&journal);
+    let _daemon = KillOnDrop(
+        Command::new(support::composed_bin())
+            .arg("--project")
+            .arg(&dir)
+            .arg("--runtime-dir")
+            .arg(&runtime)
+            .env("COMPOSED_JOURNAL_SOCKET", &journal)
+            .env("COMPOSED_LOG_RATE_LIMIT", "1000/600")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(runtime.join("daemon.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let report = |entries: &Entries| {
+        entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| field(e, "MESSAGE").map(str::to_string))
+            .find(|m| m.contains("lines dropped"))
+    };
+    wait_until("the drop is reported", Duration::from_secs(60), || {
+        report(&entries).is_some()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let got = entries.lock().unwrap();
+    let lines: Vec<&str> = got
+        .iter()
+        .filter(|e| field(e, "CONTAINER_NAME") == Some("ltest-flood-1") && field(e, "PRIORITY") == Some("6"))
+        .filter_map(|e| field(e, "MESSAGE"))
+        .collect();
+    assert_eq!(lines.len(), 1000, "the first 1000 lines, then the limit");
+    assert_eq!((lines[0], lines[999]), ("1", "1000"));
+    let reports: Vec<&str> = got
+        .iter()
+        .filter_map(|e| field(e, "MESSAGE"))
+        .filter(|m| m.contains("lines dropped"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].contains("ltest-flood-1: 4000 lines dropped"),
+        "{}",
+        reports[0]
+    );
+    drop(got);
+    fixture.cleanup();
 }

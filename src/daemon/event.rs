@@ -110,6 +110,8 @@ pub enum Timer {
     Resync,
     /// File changes have settled.
     Debounce,
+    /// A single project has had [`crate::daemon::READY_DEADLINE`] to become ready.
+    ReadyDeadline,
 }
 
 /// The receiving ends of every source.
@@ -225,20 +227,47 @@ pub fn follow_engine<E: Engine>(engine: &E, since: &str, tx: mpsc::UnboundedSend
     });
 }
 
-/// Watches directories (not files: an editor's save-by-rename ends a watch on the file).
-pub fn watch(dirs: Vec<PathBuf>, tx: mpsc::UnboundedSender<Event>) -> Option<notify::RecommendedWatcher> {
-    use notify::{RecursiveMode, Watcher};
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
-            let _ = tx.send(Event::FilesChanged);
+/// The directories watched for edits (directories, not files: an editor's save-by-rename ends
+/// a watch on the file). They follow the projects: a project added later, or a file that starts
+/// including one from elsewhere, is watched from the next reload on.
+#[derive(Default)]
+pub struct Watches {
+    watcher: Option<notify::RecommendedWatcher>,
+    dirs: std::collections::BTreeSet<PathBuf>,
+    unavailable: bool,
+}
+
+impl Watches {
+    /// Watches exactly `dirs` from now on.
+    pub fn update(&mut self, dirs: Vec<PathBuf>, tx: &mpsc::UnboundedSender<Event>) {
+        use notify::{RecursiveMode, Watcher};
+        if self.watcher.is_none() && !self.unavailable {
+            let tx = tx.clone();
+            self.watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if res.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+                    let _ = tx.send(Event::FilesChanged);
+                }
+            })
+            .map_err(|e| tracing::warn!("cannot watch files ({e}); edits need `systemctl reload`"))
+            .ok();
+            self.unavailable = self.watcher.is_none();
         }
-    })
-    .map_err(|e| tracing::warn!("cannot watch files ({e}); edits need `systemctl reload`"))
-    .ok()?;
-    for d in dirs {
-        if let Err(e) = watcher.watch(&d, RecursiveMode::NonRecursive) {
-            tracing::warn!("cannot watch {}: {e}", d.display());
+        let Some(watcher) = self.watcher.as_mut() else { return };
+        let wanted: std::collections::BTreeSet<PathBuf> = dirs.into_iter().collect();
+        for gone in self.dirs.difference(&wanted) {
+            let _ = watcher.unwatch(gone);
+        }
+        self.dirs.retain(|d| wanted.contains(d));
+        for d in wanted {
+            if self.dirs.contains(&d) {
+                continue;
+            }
+            match watcher.watch(&d, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.dirs.insert(d);
+                }
+                Err(e) => tracing::warn!("cannot watch {}: {e}", d.display()),
+            }
         }
     }
-    Some(watcher)
 }

@@ -43,6 +43,12 @@ use queue::ReconcileQueue;
 use status::Reporter;
 
 /// How the daemon was started.
+/// How long `composed@NAME` waits for its project to be ready before it reports READY anyway,
+/// degraded, and keeps trying: less than the unit's start timeout, so that systemd never kills
+/// and restarts it over a service that cannot start (a loop that would stop and start every
+/// container each time).
+pub const READY_DEADLINE: Duration = Duration::from_secs(5 * 60);
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Manage every project in this directory...
@@ -80,6 +86,8 @@ pub struct Daemon<E: Engine> {
     /// The program to exec for a re-exec, and whether one is under way.
     image: reexec::Image,
     reexecuting: bool,
+    /// The project directories and input files' directories, watched for edits.
+    watches: event::Watches,
 }
 
 /// Runs until SIGTERM; returns the exit code.
@@ -110,7 +118,7 @@ pub async fn run(config: Config) -> ExitCode {
         systemd::status(&message);
         return ExitCode::FAILURE;
     }
-    let _watcher = event::watch(daemon.watched_dirs(), daemon.tx.clone());
+    daemon.update_watches();
     let single = daemon.single_project();
     let (snapshots, snapshot_rx) = mpsc::unbounded_channel();
     if crate::bus::server::serve(daemon.config.bus, single, commands, snapshot_rx)
@@ -165,6 +173,7 @@ impl<E: Engine> Daemon<E> {
             vanishing: BTreeMap::new(),
             image: reexec::Image::current(),
             reexecuting: false,
+            watches: event::Watches::default(),
         }
     }
 
@@ -173,6 +182,13 @@ impl<E: Engine> Daemon<E> {
         event::follow_engine(&self.engine, &crate::clock::engine_now(), self.tx.clone());
         for name in self.project_names() {
             self.request_reconcile(&name, true, None);
+        }
+        if self.single() {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(READY_DEADLINE).await;
+                let _ = tx.send(Event::Timer(Timer::ReadyDeadline));
+            });
         }
         self.update_status();
     }
@@ -240,6 +256,7 @@ impl<E: Engine> Daemon<E> {
                 }
             }
             Timer::Debounce => self.reload(false),
+            Timer::ReadyDeadline => self.ready_degraded(),
         }
     }
 
@@ -257,6 +274,12 @@ impl<E: Engine> Daemon<E> {
     }
 
     /// The project directories, the inputs' directories, and the root.
+    /// Watches the directories the projects now read from.
+    fn update_watches(&mut self) {
+        let dirs = self.watched_dirs();
+        self.watches.update(dirs, &self.tx);
+    }
+
     fn watched_dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = Vec::new();
         for m in self.projects.values() {

@@ -88,6 +88,7 @@ impl<E: Engine> Daemon<E> {
                 }
             }
         }
+        self.update_watches();
         systemd::ready(&self.status_line());
     }
 

@@ -70,6 +70,21 @@ impl<E: Engine> Daemon<E> {
         }
     }
 
+    /// A single project that is still not ready at [`super::READY_DEADLINE`]: READY, degraded,
+    /// while its failed services are tried again.
+    pub(super) fn ready_degraded(&mut self) {
+        if self.reporter.ready_sent {
+            return;
+        }
+        self.reporter.ready_sent = true;
+        let line = self.status_line();
+        systemd::ready(&format!("{line} (not ready in time; still trying)"));
+        tracing::warn!(
+            "not ready within {}: reporting READY degraded, and trying on: {line}",
+            crate::load::units::format_duration(super::READY_DEADLINE)
+        );
+    }
+
     /// READY once every project with a good configuration has been applied. A single project
     /// (`composed@NAME`) is READY only once it is ready: until then its failed services are
     /// tried again with backoff, and `systemctl start` waits (up to its start timeout).

@@ -325,3 +325,33 @@ async fn h_retry(yaml: &str) {
     let creates = h.engine.take_calls().iter().filter(|c| *c == "create p-web-1").count();
     assert_eq!(creates, 2, "one failed create, one that worked");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_single_project_that_cannot_become_ready_reports_ready_degraded_in_time() {
+    let top = std::env::temp_dir().join(format!("composed-daemon-{}-never", std::process::id()));
+    let _ = std::fs::remove_dir_all(&top);
+    let dir = top.join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "name: p\nservices:\n  web:\n    image: busybox\n",
+    )
+    .unwrap();
+    let mut h = Harness::start_with(&top, Some(dir), |e| {
+        for _ in 0..1000 {
+            e.fail("create p-web-1", "no space left on device");
+        }
+    });
+    let started = tokio::time::Instant::now();
+    h.until("READY, degraded", ready).await;
+    assert!(started.elapsed() >= super::READY_DEADLINE, "{:?}", started.elapsed());
+    let rt = &h.daemon.projects["p"].runtime;
+    assert!(matches!(rt.services["web"].state, ServiceState::Failed(_)));
+    // And it goes on trying.
+    let tries = h.engine.take_calls().iter().filter(|c| *c == "create p-web-1").count();
+    h.until("another try", |_, e| {
+        e.take_calls().iter().any(|c| c == "create p-web-1")
+    })
+    .await;
+    assert!(tries > 1, "{tries}");
+}

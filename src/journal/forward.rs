@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
+use super::limit::{Admit, Limit, Window};
 use super::native::Journal;
 use crate::engine::Engine;
 use crate::engine::logs::Pipe;
@@ -42,9 +43,11 @@ pub async fn forward<E: Engine>(
     source: Source,
     cursor_dir: PathBuf,
     mut stop: watch::Receiver<bool>,
+    limit: Option<Limit>,
 ) {
     let cursor_file = cursor_dir.join(&source.id);
     let mut cursor = read_cursor(&cursor_file);
+    let mut window = Window::new(limit, std::time::Instant::now());
     let mut retry = crate::supervise::backoff::Backoff::new(
         std::time::Duration::from_millis(50),
         std::time::Duration::from_secs(5),
@@ -52,9 +55,22 @@ pub async fn forward<E: Engine>(
     );
     loop {
         let sent_before = cursor;
-        let outcome = forward_once(&engine, journal, &source, &mut cursor, &cursor_file, &mut stop).await;
+        let outcome = forward_once(
+            &engine,
+            journal,
+            &source,
+            &mut cursor,
+            &cursor_file,
+            &mut stop,
+            &mut window,
+        )
+        .await;
         if let Some(c) = cursor {
             write_cursor(&cursor_file, c);
+        }
+        let dropped = window.take_dropped();
+        if dropped > 0 {
+            let _ = report_dropped(journal, &source, dropped, limit).await;
         }
         match outcome {
             Outcome::JournalGone | Outcome::Stopped => return,
@@ -93,6 +109,7 @@ async fn forward_once<E: Engine>(
     cursor: &mut Option<i128>,
     cursor_file: &Path,
     stop: &mut watch::Receiver<bool>,
+    window: &mut Window,
 ) -> Outcome {
     let since = cursor.map_or(0, |c| (c / 1_000_000_000) as i64);
     let mut stream = engine.logs(&source.id, since);
@@ -150,6 +167,15 @@ async fn forward_once<E: Engine>(
             }
         }
         for (line, partial) in lines(text) {
+            match window.admit(std::time::Instant::now()) {
+                Admit::Drop => continue,
+                Admit::SendAfterDropped(n) => {
+                    if report_dropped(journal, source, n, window.limit()).await.is_err() {
+                        return Outcome::JournalGone;
+                    }
+                }
+                Admit::Send => {}
+            }
             let mut fields: Vec<(&str, &[u8])> = vec![
                 ("MESSAGE", line),
                 ("PRIORITY", priority),
@@ -178,6 +204,27 @@ async fn forward_once<E: Engine>(
         }
     }
     Outcome::Ended
+}
+
+/// One entry saying how many lines of a container the limit dropped.
+async fn report_dropped(journal: &Journal, source: &Source, dropped: u64, limit: Option<Limit>) -> std::io::Result<()> {
+    let Some(limit) = limit else { return Ok(()) };
+    let message = format!(
+        "{}: {dropped} lines dropped: more than {} lines in {} s ({}=LINES/SECONDS sets the limit)",
+        source.name,
+        limit.burst,
+        limit.interval.as_secs(),
+        super::limit::ENV
+    );
+    let fields: Vec<(&str, &[u8])> = vec![
+        ("MESSAGE", message.as_bytes()),
+        ("PRIORITY", b"4"),
+        ("CONTAINER_NAME", source.name.as_bytes()),
+        ("COMPOSE_PROJECT", source.project.as_bytes()),
+        ("COMPOSE_SERVICE", source.service.as_bytes()),
+        ("SYSLOG_IDENTIFIER", b"composed"),
+    ];
+    journal.send(&fields).await
 }
 
 /// Splits a frame into lines (without the newline), each at most [`MAX_LINE`] bytes; a piece

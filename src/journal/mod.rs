@@ -2,5 +2,6 @@
 //! ([`forward`]), and the daemon's forwarders, one per running container ([`registry`]).
 
 pub mod forward;
+pub mod limit;
 pub mod native;
 pub mod registry;

@@ -19,6 +19,8 @@ pub struct Forwarders {
     running: HashMap<String, JoinHandle<()>>,
     /// Turns true to end every forwarder at a frame's end, its cursor saved.
     stop: watch::Sender<bool>,
+    /// Each container's line limit (`COMPOSED_LOG_RATE_LIMIT`).
+    limit: Option<super::limit::Limit>,
 }
 
 impl Forwarders {
@@ -34,6 +36,7 @@ impl Forwarders {
             cursor_dir: runtime_dir.join("logs"),
             running: HashMap::new(),
             stop: watch::channel(false).0,
+            limit: super::limit::Limit::from_env(),
         }
     }
 
@@ -49,8 +52,9 @@ impl Forwarders {
         }
         let id = source.id.clone();
         let (engine, cursor_dir, stop) = (engine.clone(), self.cursor_dir.clone(), self.stop.subscribe());
+        let limit = self.limit;
         let handle = tokio::spawn(async move {
-            forward::forward(engine, &journal, source, cursor_dir, stop).await;
+            forward::forward(engine, &journal, source, cursor_dir, stop, limit).await;
         });
         self.running.insert(id, handle);
     }

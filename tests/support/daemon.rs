@@ -21,6 +21,15 @@ impl Daemon {
     }
 
     pub fn start_with(project: &Path, runtime: &Path, tag: &str, env: &[(&str, &Path)]) -> Daemon {
+        Self::launch(&["--project".as_ref(), project.as_os_str()], runtime, tag, env)
+    }
+
+    /// The daemon for every project in `root`, as `composed.service` runs it.
+    pub fn start_root(root: &Path, runtime: &Path, tag: &str) -> Daemon {
+        Self::launch(&["--root".as_ref(), root.as_os_str()], runtime, tag, &[])
+    }
+
+    fn launch(select: &[&std::ffi::OsStr], runtime: &Path, tag: &str, env: &[(&str, &Path)]) -> Daemon {
         let socket = std::env::temp_dir().join(format!("composed-notify-{}-{tag}.sock", std::process::id()));
         let _ = std::fs::remove_file(&socket);
         let notify = UnixDatagram::bind(&socket).unwrap();
@@ -36,8 +45,7 @@ impl Daemon {
         });
         let log = runtime.join(format!("daemon-{tag}.log"));
         let child = Command::new(super::composed_bin())
-            .args(["--project"])
-            .arg(project)
+            .args(select)
             .arg("--runtime-dir")
             .arg(runtime)
             .env("NOTIFY_SOCKET", &socket)
