@@ -449,3 +449,100 @@ fn a_chatty_container_is_limited_and_the_drop_is_reported_once() {
     drop(got);
     fixture.cleanup();
 }
+
+/// Edits an attacker could make where composed reads: each is refused with the file named, the
+/// running container is left alone, and the daemon keeps answering systemd's watchdog.
+#[test]
+fn hostile_edits_are_refused_and_the_daemon_stays_responsive() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    if !support::require("docker", support::engine_available()) {
+        return;
+    }
+    let compose = "services:\n  web:\n    image: composed-test/busybox:1\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 100000 & wait\"]\n    env_file: ./app.env\n";
+    let root = support::project_dir(&[("htest/compose.yaml", compose), ("htest/app.env", "VALUE=safe\n")]);
+    let dir = root.join("htest");
+    let runtime = root.join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    // A directory anyone may write (not sticky): what is in it is anyone's.
+    let open = root.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(open.join("evil.env"), "VALUE=evil\n").unwrap();
+    let fixture = support::Fixture {
+        dir: dir.clone(),
+        name: "htest".into(),
+    };
+    fixture.cleanup();
+    let watchdog = std::ffi::OsString::from("2000000");
+    let mut d = Daemon::start_with(&dir, &runtime, "hostile", &[("WATCHDOG_USEC", Path::new(&watchdog))]);
+    d.expect("READY=1", Duration::from_secs(60));
+    let id = inspect("htest-web-1", "{{.Id}}");
+    let env_file = dir.join("app.env");
+    let put_back = |path: &Path, text: &str| {
+        let temp = path.with_extension("tmp");
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, path).unwrap();
+    };
+    let mut refused = |d: &mut Daemon, what: &str, named: &str| {
+        let status = d.expect("STATUS=htest: config error at", Duration::from_secs(20));
+        assert!(!status.contains("evil"), "{what}: {status}");
+        d.expect("WATCHDOG=1", Duration::from_secs(5));
+        assert!(d.log_text().contains(named), "{what}: the journal does not name {named}:\n{}", d.log_text());
+    };
+    let recovered = |d: &mut Daemon| {
+        d.expect("STATUS=htest: 1/1 ready", Duration::from_secs(20));
+    };
+
+    // A FIFO, and /dev/zero, as the env file: refused at once (neither blocks nor fills memory).
+    std::fs::remove_file(&env_file).unwrap();
+    assert!(Command::new("mkfifo").arg(&env_file).status().unwrap().success());
+    refused(&mut d, "a FIFO", "a named pipe");
+    std::fs::remove_file(&env_file).unwrap();
+    symlink("/dev/zero", &env_file).unwrap();
+    refused(&mut d, "/dev/zero", "a device");
+    std::fs::remove_file(&env_file).unwrap();
+    put_back(&env_file, "VALUE=safe\n");
+    recovered(&mut d);
+
+    // A symlink planted to a file in a directory others can write.
+    std::fs::remove_file(&env_file).unwrap();
+    symlink(open.join("evil.env"), &env_file).unwrap();
+    refused(&mut d, "a planted symlink", "writable by everyone");
+    std::fs::remove_file(&env_file).unwrap();
+    put_back(&env_file, "VALUE=safe\n");
+    recovered(&mut d);
+
+    // The project directory made writable by its group.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775)).unwrap();
+    put_back(&dir.join("compose.yaml"), compose);
+    refused(&mut d, "a group-writable directory", "writable by its group");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    put_back(&dir.join("compose.yaml"), compose);
+    recovered(&mut d);
+
+    // The env file swapped between a safe file and a symlink to the open directory, over and
+    // over for a few seconds: the unsafe content is never applied.
+    let swapping = {
+        let (env_file, evil) = (env_file.clone(), open.join("evil.env"));
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(4);
+            let link = env_file.with_extension("link");
+            let safe = env_file.with_extension("safe");
+            while Instant::now() < until {
+                let _ = std::fs::remove_file(&link);
+                symlink(&evil, &link).unwrap();
+                std::fs::rename(&link, &env_file).unwrap();
+                std::fs::write(&safe, "VALUE=safe\n").unwrap();
+                std::fs::rename(&safe, &env_file).unwrap();
+            }
+        })
+    };
+    swapping.join().unwrap();
+    d.expect("WATCHDOG=1", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(inspect("htest-web-1", "{{.Id}}"), id, "the container was never replaced");
+    assert!(inspect("htest-web-1", "{{json .Config.Env}}").contains("VALUE=safe"));
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(60)), 0, "{}", d.log_text());
+    fixture.cleanup();
+}

@@ -21,13 +21,9 @@ impl<E: Engine> Daemon<E> {
         } = command;
         match op {
             Op::Reload => {
+                // Answered once the files are read (`reload_done`).
+                self.reload_waiters.push((project, reply));
                 self.reload(true);
-                match self.reload_outcome(&project) {
-                    Ok(_) => self.answer_after_reconciles(&project, reply),
-                    Err(refused) => {
-                        let _ = reply.send(Err(refused));
-                    }
-                }
                 return;
             }
             Op::Reexec => return self.begin_reexec(Some(reply)),
@@ -52,7 +48,7 @@ impl<E: Engine> Daemon<E> {
     }
 
     /// The refused edits of `project` (or of every project), or the status line.
-    fn reload_outcome(&self, project: &str) -> Result<String, String> {
+    pub(super) fn reload_outcome(&self, project: &str) -> Result<String, String> {
         let refused: Vec<String> = self
             .projects
             .values()
@@ -74,7 +70,7 @@ impl<E: Engine> Daemon<E> {
 
     /// Answers a reload once the reconciles it asked for (of `project`, or of every project)
     /// are done: with every project's status, or with what failed or was rolled back.
-    fn answer_after_reconciles(&mut self, project: &str, reply: Reply) {
+    pub(super) fn answer_after_reconciles(&mut self, project: &str, reply: Reply) {
         let mut answers = Vec::new();
         for name in self
             .project_names()

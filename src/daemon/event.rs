@@ -61,6 +61,12 @@ pub enum Event {
         generation: u64,
         result: Result<Reconciled, EngineError>,
     },
+    /// A project's files were read again (off the loop, see `reload.rs`).
+    Loaded {
+        project: String,
+        result: Box<Result<crate::load::Loaded, crate::load::Failed>>,
+        forced: bool,
+    },
     /// A project whose files were removed is down.
     Removed {
         project: String,

@@ -88,6 +88,9 @@ pub struct Daemon<E: Engine> {
     reexecuting: bool,
     /// The project directories and input files' directories, watched for edits.
     watches: event::Watches,
+    /// Loads of a reload still running, and the operators waiting for the reload.
+    loads_pending: usize,
+    reload_waiters: Vec<(String, project::Reply)>,
 }
 
 /// Runs until SIGTERM; returns the exit code.
@@ -174,6 +177,8 @@ impl<E: Engine> Daemon<E> {
             image: reexec::Image::current(),
             reexecuting: false,
             watches: event::Watches::default(),
+            loads_pending: 0,
+            reload_waiters: Vec::new(),
         }
     }
 
@@ -233,6 +238,7 @@ impl<E: Engine> Daemon<E> {
                 reply,
             } => self.on_stopped(project, service, errors, next, reply),
             Event::RetryDue { project } => self.on_retry_due(&project),
+            Event::Loaded { project, result, forced } => self.on_loaded(project, *result, forced),
             Event::Removed { project, errors } => {
                 for e in &errors {
                     tracing::error!(project = %project, "{project}: {e}");

@@ -119,7 +119,12 @@ impl ProjectRuntime {
 
     /// Reads the project's files; keeps the last good configuration when they are bad.
     pub fn reload(&mut self) -> Reload {
-        let result = load::load(&self.source.options);
+        self.apply_load(load::load(&self.source.options))
+    }
+
+    /// Takes a load of the project's files (made off the daemon loop); keeps the last good
+    /// configuration when they are bad.
+    pub fn apply_load(&mut self, result: Result<load::Loaded, load::Failed>) -> Reload {
         let inputs = match &result {
             Ok(l) => l.inputs.clone(),
             Err(f) => f.inputs.clone(),

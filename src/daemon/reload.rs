@@ -62,18 +62,44 @@ impl<E: Engine> Daemon<E> {
         Ok(added)
     }
 
-    /// SIGHUP or a file change: new and removed projects, then every project whose files
-    /// changed (every project when `forced`).
+    /// SIGHUP or a file change: new and removed projects, then every project's files read
+    /// again on the blocking pool (a slow or odd file never holds up the loop, the watchdog or
+    /// the bus); each load comes back as [`Event::Loaded`].
     pub(super) fn reload(&mut self, forced: bool) {
         systemd::reloading();
         if !self.single() {
             self.rescan();
         }
         for name in self.project_names() {
-            let Some(managed) = self.projects.get_mut(&name) else {
-                continue;
-            };
-            match managed.runtime.reload() {
+            let Some(managed) = self.projects.get(&name) else { continue };
+            let options = managed.runtime.source.options.clone();
+            let tx = self.tx.clone();
+            self.loads_pending += 1;
+            tokio::task::spawn_blocking(move || {
+                let result = Box::new(crate::load::load(&options));
+                let _ = tx.send(Event::Loaded {
+                    project: name,
+                    result,
+                    forced,
+                });
+            });
+        }
+        if self.loads_pending == 0 {
+            self.reload_done();
+        }
+    }
+
+    /// A project's files, read again: a changed configuration is applied, a refused edit keeps
+    /// the last good one.
+    pub(super) fn on_loaded(
+        &mut self,
+        name: String,
+        result: Result<crate::load::Loaded, crate::load::Failed>,
+        forced: bool,
+    ) {
+        self.loads_pending = self.loads_pending.saturating_sub(1);
+        if let Some(managed) = self.projects.get_mut(&name) {
+            match managed.runtime.apply_load(result) {
                 Reload::Changed => {
                     tracing::info!(project = %name, "{name}: configuration changed; applying");
                     self.request_reconcile(&name, false, None);
@@ -88,8 +114,24 @@ impl<E: Engine> Daemon<E> {
                 }
             }
         }
+        if self.loads_pending == 0 {
+            self.reload_done();
+        }
+    }
+
+    /// Every load of a reload is in: watch what the projects now read, tell systemd, and
+    /// answer the operators who asked for the reload.
+    fn reload_done(&mut self) {
         self.update_watches();
         systemd::ready(&self.status_line());
+        for (project, reply) in std::mem::take(&mut self.reload_waiters) {
+            match self.reload_outcome(&project) {
+                Ok(_) => self.answer_after_reconciles(&project, reply),
+                Err(refused) => {
+                    let _ = reply.send(Err(refused));
+                }
+            }
+        }
     }
 
     /// The root directory again: projects that appeared are added and reconciled, projects that
