@@ -483,11 +483,15 @@ fn hostile_edits_are_refused_and_the_daemon_stays_responsive() {
         std::fs::write(&temp, text).unwrap();
         std::fs::rename(&temp, path).unwrap();
     };
-    let mut refused = |d: &mut Daemon, what: &str, named: &str| {
+    let refused = |d: &mut Daemon, what: &str, named: &str| {
         let status = d.expect("STATUS=htest: config error at", Duration::from_secs(20));
         assert!(!status.contains("evil"), "{what}: {status}");
         d.expect("WATCHDOG=1", Duration::from_secs(5));
-        assert!(d.log_text().contains(named), "{what}: the journal does not name {named}:\n{}", d.log_text());
+        assert!(
+            d.log_text().contains(named),
+            "{what}: the journal does not name {named}:\n{}",
+            d.log_text()
+        );
     };
     let recovered = |d: &mut Daemon| {
         d.expect("STATUS=htest: 1/1 ready", Duration::from_secs(20));
@@ -540,7 +544,11 @@ fn hostile_edits_are_refused_and_the_daemon_stays_responsive() {
     swapping.join().unwrap();
     d.expect("WATCHDOG=1", Duration::from_secs(5));
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(inspect("htest-web-1", "{{.Id}}"), id, "the container was never replaced");
+    assert_eq!(
+        inspect("htest-web-1", "{{.Id}}"),
+        id,
+        "the container was never replaced"
+    );
     assert!(inspect("htest-web-1", "{{json .Config.Env}}").contains("VALUE=safe"));
     d.signal("TERM");
     assert_eq!(d.wait_exit(Duration::from_secs(60)), 0, "{}", d.log_text());

@@ -238,7 +238,11 @@ impl<E: Engine> Daemon<E> {
                 reply,
             } => self.on_stopped(project, service, errors, next, reply),
             Event::RetryDue { project } => self.on_retry_due(&project),
-            Event::Loaded { project, result, forced } => self.on_loaded(project, *result, forced),
+            Event::Loaded {
+                project,
+                result,
+                forced,
+            } => self.on_loaded(project, *result, forced),
             Event::Removed { project, errors } => {
                 for e in &errors {
                     tracing::error!(project = %project, "{project}: {e}");

@@ -71,7 +71,9 @@ impl<E: Engine> Daemon<E> {
             self.rescan();
         }
         for name in self.project_names() {
-            let Some(managed) = self.projects.get(&name) else { continue };
+            let Some(managed) = self.projects.get(&name) else {
+                continue;
+            };
             let options = managed.runtime.source.options.clone();
             let tx = self.tx.clone();
             self.loads_pending += 1;

@@ -22,6 +22,9 @@ pub const VOLUME: &str = "com.docker.compose.volume";
 /// Compose's config hash: compose's read-only commands list only containers carrying it.
 pub const COMPOSE_CONFIG_HASH: &str = "com.docker.compose.config-hash";
 
+/// The endpoint driver option that names a container's interface (`interface_name`).
+pub const ENDPOINT_IFNAME: &str = "com.docker.network.endpoint.ifname";
+
 /// composed's hash of everything that, when it changes, requires a new container.
 pub const CONFIG_HASH: &str = "composed.config-hash";
 /// The service's configuration a container was created from ([`crate::changes::record`]), so a

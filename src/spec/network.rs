@@ -9,9 +9,6 @@ use bollard::models::{EndpointIpamConfig, EndpointSettings, PortBinding};
 use crate::identity;
 use crate::model::{Project, Protocol, Service, ServiceNetwork};
 
-/// The endpoint option that names the container's interface (`interface_name`).
-const IFNAME: &str = "com.docker.network.endpoint.ifname";
-
 /// Exposed ports (sorted, deduplicated) and their host bindings.
 pub type Ports = (Vec<String>, HashMap<String, Option<Vec<PortBinding>>>);
 
@@ -129,7 +126,7 @@ fn endpoint(container_name: &str, service: &Service, settings: Option<&ServiceNe
     let addressed = s.ipv4_address.is_some() || s.ipv6_address.is_some() || !s.link_local_ips.is_empty();
     let mut driver_opts: HashMap<String, String> = s.driver_opts.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if let Some(name) = &s.interface_name {
-        driver_opts.insert(IFNAME.into(), name.clone());
+        driver_opts.insert(identity::ENDPOINT_IFNAME.into(), name.clone());
     }
     EndpointSettings {
         aliases: Some(aliases),

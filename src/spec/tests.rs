@@ -203,10 +203,7 @@ fn compose_spec_keys_reach_the_create_body() {
         .unwrap()["p_back"];
     assert_eq!(ep.mac_address.as_deref(), Some("02:42:ac:11:00:09"));
     assert_eq!(ep.gw_priority, Some(3));
-    assert_eq!(
-        ep.driver_opts.as_ref().unwrap()["com.docker.network.endpoint.ifname"],
-        "eth7"
-    );
+    assert_eq!(ep.driver_opts.as_ref().unwrap()[identity::ENDPOINT_IFNAME], "eth7");
     assert_eq!(ep.driver_opts.as_ref().unwrap()["k"], "v");
     assert_eq!(
         ep.ipam_config.as_ref().unwrap().link_local_ips.as_deref().unwrap(),
