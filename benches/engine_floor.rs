@@ -1,8 +1,13 @@
-//! The engine's own floor for the reconcile benchmark (`bench/reconcile.sh`): the same container
-//! creates and starts (or stops and removes) composed makes, sent straight to the Engine API
-//! through bollard with full parallelism and nothing else. Prints the elapsed seconds.
+//! The engine's own floor for the benchmarks (`bench/reconcile.sh`, `bench/daemon.sh`): the same
+//! container creates and starts (or stops and removes) composed makes, sent straight to the
+//! Engine API through bollard with full parallelism and nothing else. Prints the elapsed seconds.
 //!
-//! `cargo bench --bench engine_floor -- up N PROJECT` / `-- down N PROJECT`
+//! `cargo bench --bench engine_floor -- up N PROJECT` / `-- down N PROJECT`:
+//! N containers created and started / stopped and removed.
+//! `-- recreate 1 CONTAINER`: what a recreate asks of the engine: a new container created, the
+//! old one stopped, the new one started (the new one is left running, the old one removed).
+//! `-- ready N PROJECT`: N containers with a healthcheck created and started, until every one
+//! reported healthy.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -86,9 +91,101 @@ async fn main() {
             .await;
             let _ = docker.remove_network(&network).await;
         }
+        "recreate" => {
+            let old = project.clone();
+            let inspected = docker
+                .inspect_container(&old, None::<bollard::query_parameters::InspectContainerOptions>)
+                .await
+                .expect("the container to recreate");
+            let config = inspected.config.unwrap_or_default();
+            let body = ContainerCreateBody {
+                image: config.image,
+                cmd: config.cmd,
+                ..Default::default()
+            };
+            let fresh = format!("{old}-floor");
+            let t0 = Instant::now();
+            let id = docker
+                .create_container(
+                    Some(CreateContainerOptionsBuilder::default().name(&fresh).build()),
+                    body,
+                )
+                .await
+                .expect("create")
+                .id;
+            let _ = docker
+                .stop_container(&old, Some(StopContainerOptionsBuilder::default().t(10).build()))
+                .await;
+            docker
+                .start_container(&id, None::<StartContainerOptions>)
+                .await
+                .expect("start");
+            println!("{:.3}", t0.elapsed().as_secs_f64());
+            let _ = docker
+                .remove_container(
+                    &fresh,
+                    Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+                )
+                .await;
+            return;
+        }
+        "ready" => {
+            ready(&docker, &names, &project).await;
+        }
         other => panic!("unknown mode {other}"),
     }
     println!("{:.3}", t0.elapsed().as_secs_f64());
+}
+
+/// Creates and starts containers with a healthcheck and waits until each reported healthy.
+async fn ready(docker: &Docker, names: &[String], project: &str) {
+    use futures_util::StreamExt;
+    let filters = HashMap::from([
+        ("label".to_string(), vec![format!("floor={project}")]),
+        ("event".to_string(), vec!["health_status".to_string()]),
+    ]);
+    let options = bollard::query_parameters::EventsOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let mut events = docker.events(Some(options));
+    join_all(names.iter().map(|name| async move {
+        let body = ContainerCreateBody {
+            image: Some("composed-test/busybox:1".into()),
+            cmd: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                "trap 'exit 0' TERM; sleep 100000 & wait".into(),
+            ]),
+            labels: Some(HashMap::from([("floor".to_string(), project.to_string())])),
+            healthcheck: Some(bollard::models::HealthConfig {
+                test: Some(vec!["CMD".into(), "true".into()]),
+                interval: Some(1_000_000_000),
+                start_period: Some(30_000_000_000),
+                start_interval: Some(100_000_000),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = docker
+            .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
+            .await
+            .expect("create")
+            .id;
+        docker
+            .start_container(&id, None::<StartContainerOptions>)
+            .await
+            .expect("start");
+    }))
+    .await;
+    let mut healthy = std::collections::HashSet::new();
+    while healthy.len() < names.len() {
+        let Some(Ok(event)) = events.next().await else { break };
+        if event.action.as_deref() == Some("health_status: healthy")
+            && let Some(id) = event.actor.and_then(|a| a.id)
+        {
+            healthy.insert(id);
+        }
+    }
 }
 
 fn project_label(name: &str) -> String {

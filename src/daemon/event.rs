@@ -15,8 +15,14 @@ use crate::engine::events::ContainerEvent;
 use crate::engine::{Engine, EngineError, EventScope};
 use crate::execute::Reconciled;
 
-/// How long file changes settle before the files are read again (an editor's save is several).
-pub const DEBOUNCE: Duration = Duration::from_millis(300);
+/// How long file changes settle before the files are read again: an editor's save is a burst
+/// of events within a few milliseconds. A half-written file read too early is refused and read
+/// again at its next event, so the bound is short; it is most of a hot reload's overhead.
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// How long a project's files must stay gone before it is taken down (two scans that far apart
+/// must agree): a directory moved away and back, or replaced, is not a removal.
+pub const VANISH_CONFIRM: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub enum Event {

@@ -147,7 +147,7 @@ impl<E: Engine> Daemon<E> {
         let gone: Vec<String> = self.projects.keys().filter(|n| !found.contains(n)).cloned().collect();
         for name in gone {
             match self.vanishing.get(&name) {
-                Some(seen) if seen.elapsed() >= super::event::DEBOUNCE => {
+                Some(seen) if seen.elapsed() >= super::event::VANISH_CONFIRM => {
                     self.vanishing.remove(&name);
                     if let Some(managed) = self.projects.remove(&name) {
                         self.take_down(name, managed);
@@ -181,11 +181,11 @@ impl<E: Engine> Daemon<E> {
         self.rescan_later();
     }
 
-    /// Reads the root again after the debounce interval (as a file change would).
+    /// Reads the root again once a vanished project would be confirmed (as a file change would).
     fn rescan_later(&self) {
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(super::event::DEBOUNCE * 2).await;
+            tokio::time::sleep(super::event::VANISH_CONFIRM).await;
             let _ = tx.send(Event::FilesChanged);
         });
     }

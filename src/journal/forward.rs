@@ -65,7 +65,10 @@ pub async fn forward<E: Engine>(
             &mut window,
         )
         .await;
-        if let Some(c) = cursor {
+        // The cursor says what is in the journal, not what is on its way there.
+        if journal.flush().await.is_ok()
+            && let Some(c) = cursor
+        {
             write_cursor(&cursor_file, c);
         }
         let dropped = window.take_dropped();
@@ -117,14 +120,6 @@ async fn forward_once<E: Engine>(
     let mut catching_up = *cursor;
     let mut saved = *cursor;
     let mut saved_at = std::time::Instant::now();
-    let save = |cursor: Option<i128>, saved: &mut Option<i128>| {
-        if cursor != *saved
-            && let Some(c) = cursor
-        {
-            write_cursor(cursor_file, c);
-            *saved = cursor;
-        }
-    };
     loop {
         // The cursor is saved whenever the forwarder has caught up with the stream, and every
         // 100 ms during a flood: a crash of composed repeats nothing sent before it caught up,
@@ -132,7 +127,9 @@ async fn forward_once<E: Engine>(
         let item = match stream.next().now_or_never() {
             Some(item) => item,
             None => {
-                save(*cursor, &mut saved);
+                if save(journal, cursor_file, *cursor, &mut saved).await.is_err() {
+                    return Outcome::JournalGone;
+                }
                 saved_at = std::time::Instant::now();
                 tokio::select! {
                     item = stream.next() => item,
@@ -141,7 +138,9 @@ async fn forward_once<E: Engine>(
             }
         };
         if saved_at.elapsed() >= std::time::Duration::from_millis(100) {
-            save(*cursor, &mut saved);
+            if save(journal, cursor_file, *cursor, &mut saved).await.is_err() {
+                return Outcome::JournalGone;
+            }
             saved_at = std::time::Instant::now();
         }
         let Some(item) = item else { break };
@@ -204,6 +203,18 @@ async fn forward_once<E: Engine>(
         }
     }
     Outcome::Ended
+}
+
+/// Saves the cursor, if it moved, once what was sent before it is in the journal.
+async fn save(journal: &Journal, file: &Path, cursor: Option<i128>, saved: &mut Option<i128>) -> std::io::Result<()> {
+    if cursor == *saved {
+        return Ok(());
+    }
+    let Some(c) = cursor else { return Ok(()) };
+    journal.flush().await?;
+    write_cursor(file, c);
+    *saved = cursor;
+    Ok(())
 }
 
 /// One entry saying how many lines of a container the limit dropped.

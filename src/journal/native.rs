@@ -2,10 +2,23 @@
 //! field `KEY=VALUE\n`, or, for a value holding a newline or bytes that are not text,
 //! `KEY\n` + its length as 8 bytes little-endian + the bytes + `\n`. The entry is attributed to
 //! the sending process, so container lines land under composed's own unit.
+//!
+//! Entries are written by one thread with a blocking socket: the kernel wakes a blocked sender
+//! as soon as the journal's queue has room, where a non-blocking sender is not reliably woken
+//! and would have to poll. The forwarders hand entries to that thread through a bounded queue
+//! ([`QUEUE`] entries: the memory bound), and [`Journal::flush`] waits until every entry handed
+//! over so far is written, before a log cursor is saved.
 
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
-use tokio::net::UnixDatagram;
+use tokio::sync::{mpsc, oneshot};
+
+/// Entries handed to the writer and not yet written, at most.
+pub const QUEUE: usize = 1024;
+
+/// Linux's "no buffer space available".
+const ENOBUFS: i32 = 105;
 
 /// The journal's socket, unless `COMPOSED_JOURNAL_SOCKET` names another (tests).
 pub fn socket_path() -> PathBuf {
@@ -59,9 +72,16 @@ pub fn decode(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// What the writer thread is handed.
+enum Item {
+    Entry(Vec<u8>),
+    /// Answered once everything before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
 /// A connection to the journal.
 pub struct Journal {
-    socket: UnixDatagram,
+    queue: mpsc::Sender<Item>,
     path: PathBuf,
 }
 
@@ -75,30 +95,67 @@ impl Journal {
             .connect(path)
             .map_err(|e| tracing::debug!("journal {}: {e}", path.display()))
             .ok()?;
+        let (queue, items) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || write_entries(&socket, items))
+            .map_err(|e| tracing::warn!("cannot start the journal writer: {e}"))
+            .ok()?;
         Some(Journal {
-            socket,
+            queue,
             path: path.to_path_buf(),
         })
     }
 
-    /// Sends one entry; waits while the journal's queue is full (backpressure, no loss). The
-    /// kernel does not always wake a datagram sender when the receiver's queue drains, so the
-    /// wait for writability is bounded and the send is retried.
+    /// Hands one entry to the writer; waits while [`QUEUE`] entries are waiting (backpressure,
+    /// no loss). Fails once the journal refuses entries.
     pub async fn send(&self, fields: &[(&str, &[u8])]) -> std::io::Result<()> {
-        let data = encode(fields);
-        loop {
-            match self.socket.try_send(&data) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let _ = tokio::time::timeout(std::time::Duration::from_millis(5), self.socket.writable()).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.queue.send(Item::Entry(encode(fields))).await.map_err(|_| gone())
+    }
+
+    /// Waits until every entry handed over so far is in the journal.
+    pub async fn flush(&self) -> std::io::Result<()> {
+        let (done, written) = oneshot::channel();
+        self.queue.send(Item::Flush(done)).await.map_err(|_| gone())?;
+        written.await.map_err(|_| gone())
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+fn gone() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the journal stopped taking entries")
+}
+
+/// The writer thread: each entry with a blocking send, until the journal refuses one (the
+/// queue then closes and every forwarder hears it) or every sender is gone.
+fn write_entries(socket: &UnixDatagram, mut items: mpsc::Receiver<Item>) {
+    while let Some(item) = items.blocking_recv() {
+        match item {
+            Item::Flush(done) => {
+                let _ = done.send(());
+            }
+            Item::Entry(data) => {
+                if let Err(e) = send_blocking(socket, &data) {
+                    tracing::warn!("the journal refuses entries: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn send_blocking(socket: &UnixDatagram, data: &[u8]) -> std::io::Result<()> {
+    loop {
+        match socket.send(data) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // The kernel's buffers are short for a moment: try again shortly.
+            Err(e) if e.raw_os_error() == Some(ENOBUFS) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(e) => return Err(e),
+        }
     }
 }
 
