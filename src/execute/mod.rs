@@ -26,6 +26,7 @@ use crate::engine::{Engine, EngineError, EventScope};
 use crate::model::{Condition, Project};
 use crate::observed::Observed;
 use crate::plan::{ContainerStep, ImageStep, Plan, ServiceStep, Wait};
+use crate::spec::ContainerSpec;
 use crate::state::{Reason, ServiceState};
 use rollback::StepError;
 pub use stop::{DownReport, down, stop, stop_levels};
@@ -357,7 +358,7 @@ impl<E: Engine> Run<'_, E> {
                 Ok(())
             }
             ContainerStep::Create { spec } => {
-                let id = lifecycle::create(e, spec).await?;
+                let id = self.create(spec, None).await?;
                 self.tracker.track(service, spec.number, &id);
                 lifecycle::start(e, &id, &spec.name, &self.project.services[service].post_start).await?;
                 (self.progress)(&spec.name, "created and started");
@@ -402,7 +403,7 @@ impl<E: Engine> Run<'_, E> {
         service: &str,
         old_id: &str,
         old_name: &str,
-        spec: &crate::spec::ContainerSpec,
+        spec: &ContainerSpec,
         reason: &str,
     ) -> Result<(), EngineError> {
         let e = self.engine;
@@ -423,7 +424,7 @@ impl<E: Engine> Run<'_, E> {
             }
         };
         let spec = &spec;
-        let id = match lifecycle::create(e, spec).await {
+        let id = match self.create(spec, Some(old_id)).await {
             Ok(id) => id,
             Err(err) => {
                 // Keep the old container serving under its own name.
@@ -439,14 +440,57 @@ impl<E: Engine> Run<'_, E> {
         Ok(())
     }
 
+    /// Creates `spec`'s container. When its name is taken by a container of the same service
+    /// and number that this run's listing did not show (the last create of an interrupted run,
+    /// still finishing in the engine), that leftover is replaced: its anonymous volumes are
+    /// carried over, it is removed (volumes kept) and the create is tried once more. `old_id`,
+    /// the container being recreated, is never the one replaced.
+    pub(super) async fn create(&self, spec: &ContainerSpec, old_id: Option<&str>) -> Result<String, EngineError> {
+        let refused = match lifecycle::create(self.engine, spec).await {
+            Ok(id) => return Ok(id),
+            Err(err) => err,
+        };
+        let Some(leftover) = self.leftover_named(spec, old_id).await else {
+            return Err(refused);
+        };
+        tracing::warn!(
+            container = %spec.name,
+            "{} is held by {}, left by an interrupted run; it is replaced",
+            spec.name,
+            &leftover[..leftover.len().min(12)]
+        );
+        let spec = self.with_inherited_volumes(&leftover, &spec.name, spec).await?;
+        self.engine
+            .stop_container(&leftover, &spec.name, spec.stop_timeout)
+            .await?;
+        self.engine.remove_container(&leftover, &spec.name).await?;
+        lifecycle::create(self.engine, &spec).await
+    }
+
+    /// The id of a container of `spec`'s service and number holding `spec`'s name, other than
+    /// `old_id`.
+    async fn leftover_named(&self, spec: &ContainerSpec, old_id: Option<&str>) -> Option<String> {
+        let observed = self.engine.observe(&self.project.name).await.ok()?;
+        observed
+            .containers
+            .into_iter()
+            .find(|c| {
+                c.name == spec.name
+                    && c.service == spec.service
+                    && c.number == spec.number
+                    && Some(c.id.as_str()) != old_id
+            })
+            .map(|c| c.id)
+    }
+
     /// The replacement's spec with the old container's anonymous volumes (image `VOLUME`s
     /// included) mounted by name, as compose does: an edit must not lose a database's data.
     async fn with_inherited_volumes(
         &self,
         old_id: &str,
         old_name: &str,
-        spec: &crate::spec::ContainerSpec,
-    ) -> Result<crate::spec::ContainerSpec, EngineError> {
+        spec: &ContainerSpec,
+    ) -> Result<ContainerSpec, EngineError> {
         let keep = |what: &str, e: EngineError| {
             EngineError::Refused(format!(
                 "cannot read {what}, so {old_name} is kept as it is (its anonymous volumes would be lost): {e}"

@@ -67,7 +67,7 @@ impl<E: Engine> Run<'_, E> {
                 return Err(err.into());
             }
         };
-        let new_id = match lifecycle::create(e, &spec).await {
+        let new_id = match self.create(&spec, Some(old_id)).await {
             Ok(id) => id,
             Err(err) => {
                 back().await;

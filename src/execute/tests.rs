@@ -134,6 +134,7 @@ async fn a_recreate_parks_the_old_container_and_restores_it_when_the_create_fail
         [
             format!("rename p-web-1 {parked}"),
             "create p-web-1".to_string(),
+            "observe p".to_string(),
             format!("rename {parked} p-web-1"),
         ]
     );
@@ -166,6 +167,36 @@ async fn a_recreate_replaces_the_old_container_only_once_the_new_one_exists() {
         ]
     );
     assert_ne!(engine.containers()["p-web-1"].id, old);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_name_taken_by_an_interrupted_runs_late_create_is_taken_over_with_its_volumes() {
+    let engine = FakeEngine::new();
+    engine.image_with_volumes("busybox", &["/data"]);
+    let p = project(WEB);
+    let observed = engine.observe("p").await.unwrap();
+    let plan = crate::plan::plan(&p, &observed);
+    // The killed run's create reaches the engine after this run listed the project.
+    let late = crate::spec::container_spec(&p, &p.services["web"], 1).unwrap();
+    let leftover = engine.create_container(&late).await.unwrap();
+    let volume = engine.containers()["p-web-1"].mounts[0].name.clone();
+    engine.take_calls();
+
+    let options = Options {
+        wait: true,
+        rollback: false,
+    };
+    let report = apply(&engine, &p, &observed, plan, options, &quiet).await;
+    assert!(report.ok(), "{report:?}");
+    let calls = engine.take_calls();
+    assert!(
+        position(&calls, "stop p-web-1") < position(&calls, "remove p-web-1"),
+        "{calls:?}"
+    );
+    let web = &engine.containers()["p-web-1"];
+    assert_ne!(web.id, leftover, "the leftover is replaced");
+    assert_eq!(engine.containers().len(), 1, "and nothing else is left");
+    assert_eq!(web.mounts[0].name, volume, "its anonymous volume is carried over");
 }
 
 #[tokio::test(start_paused = true)]
