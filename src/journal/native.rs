@@ -178,4 +178,37 @@ mod tests {
         let want: Vec<(String, Vec<u8>)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect();
         assert_eq!(decoded, want);
     }
+
+    /// A journal that reads slower than entries come: senders wait, and every entry arrives
+    /// once, in order, with flush answered only after the entries before it are written.
+    #[tokio::test]
+    async fn a_slow_journal_holds_senders_back_and_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("composed-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("socket");
+        let sink = UnixDatagram::bind(&path).unwrap();
+        let journal = Journal::connect(&path).unwrap();
+        let total = 4 * QUEUE;
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = vec![0; 4096];
+            while got.len() < total {
+                let n = sink.recv(&mut buf).unwrap();
+                got.push(decode(&buf[..n]).remove(0).1);
+                if got.len() % 256 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            got
+        });
+        for i in 0..total {
+            journal.send(&[("MESSAGE", i.to_string().as_bytes())]).await.unwrap();
+        }
+        journal.flush().await.unwrap();
+        let got = reader.join().unwrap();
+        let want: Vec<Vec<u8>> = (0..total).map(|i| i.to_string().into_bytes()).collect();
+        assert_eq!(got, want);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

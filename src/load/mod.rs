@@ -430,5 +430,9 @@ pub(crate) fn test_project(yaml: &str) -> Project {
         environment: Some(Default::default()),
         ..Options::default()
     };
-    load(&opts).map_err(|f| format!("{:?}", f.diagnostics)).unwrap().project
+    let loaded = load(&opts).map_err(|f| format!("{:?}", f.diagnostics));
+    if let Some(dir) = &opts.project_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    loaded.unwrap().project
 }

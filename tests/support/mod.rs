@@ -79,11 +79,12 @@ pub fn composed(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Writes `files` (relative path, content) into a fresh directory under the system temp dir.
+/// Writes `files` (relative path, content) into a fresh directory under this test process's
+/// own directory in the system temp dir.
 pub fn project_dir(files: &[(&str, &str)]) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
+    let dir = process_temp_dir().join(format!(
         "composed-test-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst)
@@ -95,6 +96,25 @@ pub fn project_dir(files: &[(&str, &str)]) -> PathBuf {
         std::fs::write(full, content).unwrap();
     }
     dir
+}
+
+/// `composed-tests-PID` in the system temp dir; the first call removes those of test processes
+/// that have ended, so runs do not pile up directories.
+fn process_temp_dir() -> PathBuf {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let tmp = std::env::temp_dir();
+    ONCE.call_once(|| {
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("composed-tests-") else {
+                continue;
+            };
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    tmp.join(format!("composed-tests-{}", std::process::id()))
 }
 
 /// The busybox image tests/setup-engine.sh builds from scratch (no registry is reachable).
