@@ -4,10 +4,10 @@
 //!
 //! `cargo bench --bench engine_floor -- up N PROJECT` / `-- down N PROJECT`:
 //! N containers created and started / stopped and removed.
-//! `-- recreate 1 CONTAINER`: what a recreate asks of the engine: a new container created, the
-//! old one stopped, the new one started (the new one is left running, the old one removed).
-//! `-- ready N PROJECT`: N containers with a healthcheck created and started, until every one
-//! reported healthy.
+//! `-- recreate 1 CONTAINER`: what a recreate asks of the engine: a new container created on
+//! the old one's network, the old one stopped, the new one started (then removed again).
+//! `-- ready N PROJECT`: the project network and N containers on it with a healthcheck created
+//! and started, until every one reported healthy.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -35,33 +35,14 @@ async fn main() {
     let t0 = Instant::now();
     match mode.as_str() {
         "up" => {
-            let _ = docker
-                .create_network(NetworkCreateRequest {
-                    name: network.clone(),
-                    ..Default::default()
-                })
-                .await;
+            create_network(&docker, &network).await;
             join_all(names.iter().enumerate().map(|(i, name)| {
                 let docker = docker.clone();
                 let network = network.clone();
                 async move {
                     let body = ContainerCreateBody {
                         image: Some("composed-test/server:1".into()),
-                        labels: Some(HashMap::from([("floor".to_string(), project_label(name))])),
-                        host_config: Some(HostConfig {
-                            network_mode: Some(network.clone()),
-                            ..Default::default()
-                        }),
-                        networking_config: Some(NetworkingConfig {
-                            endpoints_config: Some(HashMap::from([(
-                                network,
-                                EndpointSettings {
-                                    aliases: Some(vec![format!("s{i}")]),
-                                    ..Default::default()
-                                },
-                            )])),
-                        }),
-                        ..Default::default()
+                        ..on_network(name, &network, &format!("s{i}"))
                     };
                     let id = docker
                         .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
@@ -98,10 +79,11 @@ async fn main() {
                 .await
                 .expect("the container to recreate");
             let config = inspected.config.unwrap_or_default();
+            let network = inspected.host_config.and_then(|h| h.network_mode).unwrap_or_default();
             let body = ContainerCreateBody {
                 image: config.image,
                 cmd: config.cmd,
-                ..Default::default()
+                ..on_network(&old, &network, "floor")
             };
             let fresh = format!("{old}-floor");
             let t0 = Instant::now();
@@ -130,25 +112,78 @@ async fn main() {
             return;
         }
         "ready" => {
-            ready(&docker, &names, &project).await;
+            create_network(&docker, &network).await;
+            ready(&docker, &names, &project, &network).await;
         }
         other => panic!("unknown mode {other}"),
     }
     println!("{:.3}", t0.elapsed().as_secs_f64());
 }
 
+/// The project's network, as composed creates it before the containers.
+async fn create_network(docker: &Docker, network: &str) {
+    let _ = docker
+        .create_network(NetworkCreateRequest {
+            name: network.to_string(),
+            ..Default::default()
+        })
+        .await;
+}
+
+/// A container body labelled for cleaning up, joined to `network` under `alias`, as composed
+/// joins every service to its project network.
+fn on_network(name: &str, network: &str, alias: &str) -> ContainerCreateBody {
+    ContainerCreateBody {
+        labels: Some(HashMap::from([("floor".to_string(), project_label(name))])),
+        host_config: Some(HostConfig {
+            network_mode: Some(network.to_string()),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.to_string(),
+                EndpointSettings {
+                    aliases: Some(vec![alias.to_string()]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
 /// Creates and starts containers with a healthcheck and waits until each reported healthy.
-async fn ready(docker: &Docker, names: &[String], project: &str) {
+async fn ready(docker: &Docker, names: &[String], project: &str, network: &str) {
     use futures_util::StreamExt;
     let filters = HashMap::from([
         ("label".to_string(), vec![format!("floor={project}")]),
         ("event".to_string(), vec!["health_status".to_string()]),
     ]);
+    // From a second before the first create: the stream is only opened once polled, and a
+    // container can turn healthy before that.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+        - 1;
     let options = bollard::query_parameters::EventsOptionsBuilder::default()
         .filters(&filters)
+        .since(&since.to_string())
         .build();
+    // Read from the start, beside the creates: the engine keeps only its last 256 events.
     let mut events = docker.events(Some(options));
-    join_all(names.iter().map(|name| async move {
+    let (healthy_tx, mut healthy_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = events.next().await {
+            if event.action.as_deref() == Some("health_status: healthy")
+                && let Some(id) = event.actor.and_then(|a| a.id)
+                && healthy_tx.send(id).is_err()
+            {
+                return;
+            }
+        }
+    });
+    let ids: std::collections::HashSet<String> = join_all(names.iter().enumerate().map(|(i, name)| async move {
         let body = ContainerCreateBody {
             image: Some("composed-test/busybox:1".into()),
             cmd: Some(vec![
@@ -156,15 +191,14 @@ async fn ready(docker: &Docker, names: &[String], project: &str) {
                 "-c".into(),
                 "trap 'exit 0' TERM; sleep 100000 & wait".into(),
             ]),
-            labels: Some(HashMap::from([("floor".to_string(), project.to_string())])),
             healthcheck: Some(bollard::models::HealthConfig {
                 test: Some(vec!["CMD".into(), "true".into()]),
                 interval: Some(1_000_000_000),
                 start_period: Some(30_000_000_000),
-                start_interval: Some(100_000_000),
+                start_interval: Some(1_000_000_000),
                 ..Default::default()
             }),
-            ..Default::default()
+            ..on_network(name, network, &format!("s{i}"))
         };
         let id = docker
             .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
@@ -175,14 +209,15 @@ async fn ready(docker: &Docker, names: &[String], project: &str) {
             .start_container(&id, None::<StartContainerOptions>)
             .await
             .expect("start");
+        id
     }))
-    .await;
+    .await
+    .into_iter()
+    .collect();
     let mut healthy = std::collections::HashSet::new();
-    while healthy.len() < names.len() {
-        let Some(Ok(event)) = events.next().await else { break };
-        if event.action.as_deref() == Some("health_status: healthy")
-            && let Some(id) = event.actor.and_then(|a| a.id)
-        {
+    while healthy.len() < ids.len() {
+        let Some(id) = healthy_rx.recv().await else { break };
+        if ids.contains(&id) {
             healthy.insert(id);
         }
     }

@@ -8,20 +8,27 @@
 //! takes them (the engine keeps the rest in the container's log file). A cursor per container
 //! (the engine's nanosecond timestamp of the last line sent) lets forwarding resume when the
 //! engine closes a stream early, and after a restart of composed, without losing or repeating
-//! a line (a `kill -9` in the middle of a flood may repeat at most its last 100 ms).
+//! a line (a `kill -9` may repeat the lines written in its last 150 ms). The cursor is handed to
+//! the journal writer when the stream has been quiet for 50 ms and every 50 ms of a flood; the
+//! writer saves it once the lines before it are written (at once when it has nothing else to
+//! do, within 100 ms otherwise), so the forwarder never waits for the journal to drain.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
 use super::limit::{Admit, Limit, Window};
-use super::native::Journal;
+use super::native::{Batch, Journal, Room};
 use crate::engine::Engine;
 use crate::engine::logs::Pipe;
 
 /// Docker's split size for long lines.
 pub const MAX_LINE: usize = 16 * 1024;
+
+/// How long a stream stays quiet, or a flood runs, before its cursor is handed over for saving.
+const CURSOR_EVERY: Duration = Duration::from_millis(50);
 
 /// Who a forwarded line belongs to.
 #[derive(Debug, Clone)]
@@ -42,56 +49,53 @@ pub async fn forward<E: Engine>(
     journal: &Journal,
     source: Source,
     cursor_dir: PathBuf,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     limit: Option<Limit>,
 ) {
     let cursor_file = cursor_dir.join(&source.id);
-    let mut cursor = read_cursor(&cursor_file);
-    let mut window = Window::new(limit, std::time::Instant::now());
-    let mut retry = crate::supervise::backoff::Backoff::new(
-        std::time::Duration::from_millis(50),
-        std::time::Duration::from_secs(5),
-        std::time::Duration::from_secs(1),
-    );
-    loop {
-        let sent_before = cursor;
-        let outcome = forward_once(
-            &engine,
-            journal,
-            &source,
-            &mut cursor,
-            &cursor_file,
-            &mut stop,
-            &mut window,
-        )
-        .await;
-        // The cursor says what is in the journal, not what is on its way there.
-        if journal.flush().await.is_ok()
-            && let Some(c) = cursor
-        {
-            write_cursor(&cursor_file, c);
-        }
-        let dropped = window.take_dropped();
-        if dropped > 0 {
-            let _ = report_dropped(journal, &source, dropped, limit).await;
-        }
-        match outcome {
-            Outcome::JournalGone | Outcome::Stopped => return,
-            Outcome::Ended | Outcome::Broken => {
-                let running = engine.is_running(&source.id).await.unwrap_or(false);
-                if !running && matches!(outcome, Outcome::Ended) {
-                    return;
-                }
-                if !running && cursor == sent_before {
-                    return;
-                }
-                if cursor != sent_before {
-                    retry.reset();
-                }
-                tokio::time::sleep(retry.next().unwrap_or_default()).await;
-            }
-        }
-    }
+    let cursor = read_cursor(&cursor_file);
+    let mut forwarder = Forwarder {
+        journal,
+        cursor_file,
+        cursor,
+        saved: cursor,
+        saved_at: Instant::now(),
+        batch: Batch::default(),
+        window: Window::new(limit, Instant::now()),
+        short: source.id[..source.id.len().min(12)].to_string(),
+        source,
+        stop,
+    };
+    forwarder.run(&engine).await;
+}
+
+/// One container's forwarding state.
+struct Forwarder<'j> {
+    journal: &'j Journal,
+    source: Source,
+    /// The container id's first 12 characters, as Docker's CONTAINER_ID.
+    short: String,
+    stop: watch::Receiver<bool>,
+    window: Window,
+    /// Lines encoded and not yet handed to the journal writer.
+    batch: Batch,
+    /// The engine's timestamp of the last frame whose lines are in `batch` or sent.
+    cursor: Option<i128>,
+    cursor_file: PathBuf,
+    /// The cursor last handed over for saving, and when.
+    saved: Option<i128>,
+    saved_at: Instant,
+}
+
+/// What the follow loop goes on with.
+enum Next<'j, F> {
+    /// A frame of the log stream, or its end.
+    Frame(Option<F>),
+    /// The journal writer has room for the batch.
+    Room(std::io::Result<Room<'j>>),
+    /// The stream has been quiet for CURSOR_EVERY with the cursor not handed over.
+    Quiet,
+    Stop,
 }
 
 enum Outcome {
@@ -105,121 +109,162 @@ enum Outcome {
     Stopped,
 }
 
-async fn forward_once<E: Engine>(
-    engine: &E,
-    journal: &Journal,
-    source: &Source,
-    cursor: &mut Option<i128>,
-    cursor_file: &Path,
-    stop: &mut watch::Receiver<bool>,
-    window: &mut Window,
-) -> Outcome {
-    let since = cursor.map_or(0, |c| (c / 1_000_000_000) as i64);
-    let mut stream = engine.logs(&source.id, since);
-    let short = &source.id[..source.id.len().min(12)];
-    let mut catching_up = *cursor;
-    let mut saved = *cursor;
-    let mut saved_at = std::time::Instant::now();
-    loop {
-        // The cursor is saved whenever the forwarder has caught up with the stream, and every
-        // 100 ms during a flood: a crash of composed repeats nothing sent before it caught up,
-        // and never more than 100 ms of a flood, without a file write per line.
-        let item = match stream.next().now_or_never() {
-            Some(item) => item,
-            None => {
-                if save(journal, cursor_file, *cursor, &mut saved).await.is_err() {
-                    return Outcome::JournalGone;
-                }
-                saved_at = std::time::Instant::now();
-                tokio::select! {
-                    item = stream.next() => item,
-                    _ = stop.wait_for(|stop| *stop) => return Outcome::Stopped,
+impl Forwarder<'_> {
+    async fn run<E: Engine>(&mut self, engine: &E) {
+        let mut retry = crate::supervise::backoff::Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+        );
+        loop {
+            let sent_before = self.cursor;
+            let mut outcome = self.follow(engine).await;
+            // The cursor says what is in the journal, not what is on its way there.
+            if self.journal.send_batch(&mut self.batch).await.is_err() {
+                outcome = Outcome::JournalGone;
+            } else if self.journal.flush().await.is_ok()
+                && let Some(c) = self.cursor
+            {
+                write_cursor(&self.cursor_file, c);
+            }
+            let dropped = self.window.take_dropped();
+            if dropped > 0 {
+                report_dropped(&mut self.batch, &self.source, dropped, self.window.limit());
+                let _ = self.journal.send_batch(&mut self.batch).await;
+            }
+            match outcome {
+                Outcome::JournalGone | Outcome::Stopped => return,
+                Outcome::Ended | Outcome::Broken => {
+                    let running = engine.is_running(&self.source.id).await.unwrap_or(false);
+                    if !running && (matches!(outcome, Outcome::Ended) || self.cursor == sent_before) {
+                        return;
+                    }
+                    if self.cursor != sent_before {
+                        retry.reset();
+                    }
+                    tokio::time::sleep(retry.next().unwrap_or_default()).await;
                 }
             }
-        };
-        if saved_at.elapsed() >= std::time::Duration::from_millis(100) {
-            if save(journal, cursor_file, *cursor, &mut saved).await.is_err() {
-                return Outcome::JournalGone;
-            }
-            saved_at = std::time::Instant::now();
         }
-        let Some(item) = item else { break };
-        let frame = match item {
-            Ok(frame) => frame,
-            Err(e) => {
-                tracing::debug!(container = %source.name, "the engine's log stream broke: {e}; resuming");
-                return Outcome::Broken;
+    }
+
+    /// Follows the log stream from the cursor until it ends, breaks, or forwarding must stop.
+    /// Lines gather in the batch, which goes to the journal writer as soon as its queue has
+    /// room: at once when the journal keeps up, and in batches that grow while it does not (one
+    /// wake-up for many lines). The cursor is handed over once the stream has been quiet for
+    /// CURSOR_EVERY, and every CURSOR_EVERY during a flood.
+    async fn follow<E: Engine>(&mut self, engine: &E) -> Outcome {
+        let since = self.cursor.map_or(0, |c| (c / 1_000_000_000) as i64);
+        let mut stream = engine.logs(&self.source.id, since);
+        let mut catching_up = self.cursor;
+        let journal = self.journal;
+        loop {
+            let ready = match self.batch.is_full() {
+                true => None,
+                false => stream.next().now_or_never().map(Next::Frame),
+            };
+            let next = match ready {
+                Some(next) => next,
+                None => tokio::select! {
+                    biased;
+                    _ = self.stop.wait_for(|stop| *stop) => Next::Stop,
+                    room = journal.room(), if !self.batch.is_empty() => Next::Room(room),
+                    item = stream.next(), if !self.batch.is_full() => Next::Frame(item),
+                    _ = tokio::time::sleep(CURSOR_EVERY), if self.batch.is_empty() && self.cursor != self.saved => Next::Quiet,
+                },
+            };
+            let item = match next {
+                Next::Stop => return Outcome::Stopped,
+                Next::Room(Err(_)) => return Outcome::JournalGone,
+                Next::Room(Ok(room)) => {
+                    room.send(&mut self.batch);
+                    if self.saved_at.elapsed() >= CURSOR_EVERY && self.hand_over().await.is_err() {
+                        return Outcome::JournalGone;
+                    }
+                    continue;
+                }
+                Next::Quiet if self.hand_over().await.is_err() => return Outcome::JournalGone,
+                Next::Quiet => continue,
+                Next::Frame(None) => return Outcome::Ended,
+                Next::Frame(Some(item)) => item,
+            };
+            let frame = match item {
+                Ok(frame) => frame,
+                Err(e) => {
+                    tracing::debug!(container = %self.source.name, "the engine's log stream broke: {e}; resuming");
+                    return Outcome::Broken;
+                }
+            };
+            let (stamp, text) = split_timestamp(&frame.bytes);
+            // Only the start of a resumed stream repeats what was sent. stdout and stderr are
+            // stamped as each pipe is read, so stamps are not in order across them: once past
+            // the cursor, everything is new.
+            if let Some(resume) = catching_up {
+                match stamp {
+                    Some(s) if s <= resume => continue,
+                    _ => catching_up = None,
+                }
             }
-        };
-        let priority = match frame.pipe {
+            self.take(frame.pipe, text);
+            if let Some(s) = stamp {
+                self.cursor = Some(self.cursor.map_or(s, |c| c.max(s)));
+            }
+            if *self.stop.borrow() {
+                return Outcome::Stopped;
+            }
+        }
+    }
+
+    /// Puts a frame's lines into the batch, as the limit admits them.
+    fn take(&mut self, pipe: Pipe, text: &[u8]) {
+        let priority = match pipe {
             Pipe::Stderr => b"3",
             Pipe::Stdout => b"6",
         };
-        let (stamp, text) = split_timestamp(&frame.bytes);
-        // Only the start of a resumed stream repeats what was sent. stdout and stderr are stamped
-        // as each pipe is read, so stamps are not in order across them: once past the cursor,
-        // everything is new.
-        if let Some(resume) = catching_up {
-            match stamp {
-                Some(s) if s <= resume => continue,
-                _ => catching_up = None,
-            }
-        }
+        let (source, short) = (&self.source, self.short.as_bytes());
         for (line, partial) in lines(text) {
-            match window.admit(std::time::Instant::now()) {
+            match self.window.admit(Instant::now()) {
                 Admit::Drop => continue,
-                Admit::SendAfterDropped(n) => {
-                    if report_dropped(journal, source, n, window.limit()).await.is_err() {
-                        return Outcome::JournalGone;
-                    }
-                }
+                Admit::SendAfterDropped(n) => report_dropped(&mut self.batch, source, n, self.window.limit()),
                 Admit::Send => {}
             }
-            let mut fields: Vec<(&str, &[u8])> = vec![
+            let fields: [(&str, &[u8]); 11] = [
                 ("MESSAGE", line),
                 ("PRIORITY", priority),
-                ("CONTAINER_ID", short.as_bytes()),
+                ("CONTAINER_ID", short),
                 ("CONTAINER_ID_FULL", source.id.as_bytes()),
                 ("CONTAINER_NAME", source.name.as_bytes()),
-                ("CONTAINER_TAG", short.as_bytes()),
+                ("CONTAINER_TAG", short),
                 ("IMAGE_NAME", source.image.as_bytes()),
                 ("SYSLOG_IDENTIFIER", source.name.as_bytes()),
                 ("COMPOSE_PROJECT", source.project.as_bytes()),
                 ("COMPOSE_SERVICE", source.service.as_bytes()),
+                ("CONTAINER_PARTIAL_MESSAGE", b"true"),
             ];
-            if partial {
-                fields.push(("CONTAINER_PARTIAL_MESSAGE", b"true"));
-            }
-            if let Err(e) = journal.send(&fields).await {
-                tracing::warn!(container = %source.name, "cannot write to the journal: {e}");
-                return Outcome::JournalGone;
-            }
-        }
-        if let Some(s) = stamp {
-            *cursor = Some(cursor.map_or(s, |c| c.max(s)));
-        }
-        if *stop.borrow() {
-            return Outcome::Stopped;
+            // The last field only on a piece of a longer line.
+            self.batch.push(&fields[..if partial { 11 } else { 10 }]);
         }
     }
-    Outcome::Ended
-}
 
-/// Saves the cursor, if it moved, once what was sent before it is in the journal.
-async fn save(journal: &Journal, file: &Path, cursor: Option<i128>, saved: &mut Option<i128>) -> std::io::Result<()> {
-    if cursor == *saved {
-        return Ok(());
+    /// Hands the cursor, if it moved, to the journal writer, which saves it once the lines
+    /// before it are in the journal. The batch is empty here: its lines went first.
+    async fn hand_over(&mut self) -> std::io::Result<()> {
+        self.saved_at = Instant::now();
+        if self.cursor == self.saved {
+            return Ok(());
+        }
+        let Some(c) = self.cursor else { return Ok(()) };
+        let file = self.cursor_file.clone();
+        let key = file.to_string_lossy().into_owned();
+        self.journal.when_written(&key, move || write_cursor(&file, c)).await?;
+        self.saved = self.cursor;
+        Ok(())
     }
-    let Some(c) = cursor else { return Ok(()) };
-    journal.flush().await?;
-    write_cursor(file, c);
-    *saved = cursor;
-    Ok(())
 }
 
 /// One entry saying how many lines of a container the limit dropped.
-async fn report_dropped(journal: &Journal, source: &Source, dropped: u64, limit: Option<Limit>) -> std::io::Result<()> {
-    let Some(limit) = limit else { return Ok(()) };
+fn report_dropped(batch: &mut Batch, source: &Source, dropped: u64, limit: Option<Limit>) {
+    let Some(limit) = limit else { return };
     let message = format!(
         "{}: {dropped} lines dropped: more than {} lines in {} s ({}=LINES/SECONDS sets the limit)",
         source.name,
@@ -235,7 +280,7 @@ async fn report_dropped(journal: &Journal, source: &Source, dropped: u64, limit:
         ("COMPOSE_SERVICE", source.service.as_bytes()),
         ("SYSLOG_IDENTIFIER", b"composed"),
     ];
-    journal.send(&fields).await
+    batch.push(&fields);
 }
 
 /// Splits a frame into lines (without the newline), each at most [`MAX_LINE`] bytes; a piece

@@ -5,17 +5,22 @@
 //!
 //! Entries are written by one thread with a blocking socket: the kernel wakes a blocked sender
 //! as soon as the journal's queue has room, where a non-blocking sender is not reliably woken
-//! and would have to poll. The forwarders hand entries to that thread through a bounded queue
-//! ([`QUEUE`] entries: the memory bound), and [`Journal::flush`] waits until every entry handed
-//! over so far is written, before a log cursor is saved.
+//! and would have to poll. The forwarders hand entries to that thread in [`Batch`]es (one
+//! wake-up for many lines) through a bounded queue: at most [`QUEUE`] batches of at most
+//! [`Batch::MAX_BYTES`] (plus one entry) wait, the memory bound. [`Journal::when_written`] hands over an action (saving
+//! a log cursor) that the writer runs once the entries before it are written, without the
+//! sender waiting; [`Journal::flush`] waits until every entry handed over so far is written.
 
+use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-/// Entries handed to the writer and not yet written, at most.
-pub const QUEUE: usize = 1024;
+/// Batches handed to the writer and not yet written, at most.
+pub const QUEUE: usize = 32;
 
 /// Linux's "no buffer space available".
 const ENOBUFS: i32 = 105;
@@ -30,6 +35,12 @@ pub fn socket_path() -> PathBuf {
 /// Encodes one entry.
 pub fn encode(fields: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::with_capacity(fields.iter().map(|(k, v)| k.len() + v.len() + 10).sum());
+    encode_into(&mut out, fields);
+    out
+}
+
+/// Appends one encoded entry to `out`.
+fn encode_into(out: &mut Vec<u8>, fields: &[(&str, &[u8])]) {
     for (key, value) in fields {
         out.extend_from_slice(key.as_bytes());
         if value.contains(&b'\n') || std::str::from_utf8(value).is_err() {
@@ -42,7 +53,6 @@ pub fn encode(fields: &[(&str, &[u8])]) -> Vec<u8> {
         }
         out.push(b'\n');
     }
-    out
 }
 
 /// Decodes an entry (the inverse of [`encode`]; used by tests and tools).
@@ -72,11 +82,63 @@ pub fn decode(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// While entries keep coming, actions wait at most this long.
+const ACTIONS_EVERY: Duration = Duration::from_millis(100);
+
+/// An action to run once the entries before it are written.
+type Action = Box<dyn FnOnce() + Send>;
+
+/// Entries encoded together into one buffer, handed to the writer at once.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The entries, one after the other.
+    bytes: Vec<u8>,
+    /// Where each entry ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    /// A batch is full at this many entries...
+    pub const MAX_ENTRIES: usize = 256;
+    /// ... or this many bytes.
+    pub const MAX_BYTES: usize = 64 * 1024;
+
+    pub fn push(&mut self, fields: &[(&str, &[u8])]) {
+        encode_into(&mut self.bytes, fields);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.ends.len() >= Self::MAX_ENTRIES || self.bytes.len() >= Self::MAX_BYTES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(|(a, b)| &self.bytes[a..b])
+    }
+}
+
+/// Room for one batch in the writer's queue ([`Journal::room`]).
+pub struct Room<'a>(mpsc::Permit<'a, Item>);
+
+impl Room<'_> {
+    /// Hands the batch's entries over, leaving it empty.
+    pub fn send(self, batch: &mut Batch) {
+        self.0.send(Item::Entries(std::mem::take(batch)));
+    }
+}
+
 /// What the writer thread is handed.
 enum Item {
-    Entry(Vec<u8>),
+    Entries(Batch),
     /// Answered once everything before it is written.
     Flush(oneshot::Sender<()>),
+    /// Run once everything before it is written; a later action with the same key replaces it.
+    Then(String, Action),
 }
 
 /// A connection to the journal.
@@ -107,10 +169,35 @@ impl Journal {
         })
     }
 
-    /// Hands one entry to the writer; waits while [`QUEUE`] entries are waiting (backpressure,
-    /// no loss). Fails once the journal refuses entries.
+    /// Hands one entry to the writer; see [`Journal::send_batch`].
     pub async fn send(&self, fields: &[(&str, &[u8])]) -> std::io::Result<()> {
-        self.queue.send(Item::Entry(encode(fields))).await.map_err(|_| gone())
+        let mut batch = Batch::default();
+        batch.push(fields);
+        self.send_batch(&mut batch).await
+    }
+
+    /// Hands the batch's entries to the writer, leaving it empty; waits while [`QUEUE`] batches
+    /// are waiting (backpressure, no loss). Fails once the journal refuses entries.
+    pub async fn send_batch(&self, batch: &mut Batch) -> std::io::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(batch);
+        self.queue.send(Item::Entries(entries)).await.map_err(|_| gone())
+    }
+
+    /// Waits until the writer's queue has room for one batch (backpressure, no loss); fails
+    /// once the journal refuses entries.
+    pub async fn room(&self) -> std::io::Result<Room<'_>> {
+        self.queue.reserve().await.map(Room).map_err(|_| gone())
+    }
+
+    /// Runs `action` on the writer thread once every entry handed over so far is in the
+    /// journal: when the writer has nothing left to write, or within [`ACTIONS_EVERY`] while
+    /// entries keep coming. Of several waiting actions with one `key`, only the last runs.
+    pub async fn when_written(&self, key: &str, action: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+        let item = Item::Then(key.to_string(), Box::new(action));
+        self.queue.send(item).await.map_err(|_| gone())
     }
 
     /// Waits until every entry handed over so far is in the journal.
@@ -130,19 +217,63 @@ fn gone() -> std::io::Error {
 }
 
 /// The writer thread: each entry with a blocking send, until the journal refuses one (the
-/// queue then closes and every forwarder hears it) or every sender is gone.
+/// queue then closes and every forwarder hears it) or every sender is gone. Waiting actions
+/// run before it blocks for more, before a flush is answered, and every [`ACTIONS_EVERY`].
 fn write_entries(socket: &UnixDatagram, mut items: mpsc::Receiver<Item>) {
-    while let Some(item) = items.blocking_recv() {
-        match item {
-            Item::Flush(done) => {
-                let _ = done.send(());
-            }
-            Item::Entry(data) => {
-                if let Err(e) = send_blocking(socket, &data) {
-                    tracing::warn!("the journal refuses entries: {e}");
-                    return;
+    let mut waiting = Waiting::default();
+    loop {
+        let item = match items.try_recv() {
+            Ok(item) => item,
+            Err(TryRecvError::Empty) => {
+                waiting.run();
+                match items.blocking_recv() {
+                    Some(item) => item,
+                    None => return,
                 }
             }
+            Err(TryRecvError::Disconnected) => return waiting.run(),
+        };
+        match item {
+            Item::Entries(batch) => {
+                if let Err(e) = batch.entries().try_for_each(|data| send_blocking(socket, data)) {
+                    tracing::warn!("the journal refuses entries: {e}");
+                    // What waits was handed over before these entries, after entries that were written.
+                    return waiting.run();
+                }
+            }
+            Item::Flush(done) => {
+                waiting.run();
+                let _ = done.send(());
+            }
+            Item::Then(key, action) => waiting.add(key, action),
+        }
+        if waiting.due() {
+            waiting.run();
+        }
+    }
+}
+
+/// Actions waiting for the entries before them to be written, the last one per key.
+#[derive(Default)]
+struct Waiting {
+    actions: BTreeMap<String, Action>,
+    since: Option<Instant>,
+}
+
+impl Waiting {
+    fn add(&mut self, key: String, action: Action) {
+        self.actions.insert(key, action);
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    fn due(&self) -> bool {
+        self.since.is_some_and(|t| t.elapsed() >= ACTIONS_EVERY)
+    }
+
+    fn run(&mut self) {
+        self.since = None;
+        for action in std::mem::take(&mut self.actions).into_values() {
+            action();
         }
     }
 }
@@ -189,14 +320,14 @@ mod tests {
         let path = dir.join("socket");
         let sink = UnixDatagram::bind(&path).unwrap();
         let journal = Journal::connect(&path).unwrap();
-        let total = 4 * QUEUE;
+        let total = 4 * QUEUE * Batch::MAX_ENTRIES;
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();
             let mut buf = vec![0; 4096];
             while got.len() < total {
                 let n = sink.recv(&mut buf).unwrap();
                 got.push(decode(&buf[..n]).remove(0).1);
-                if got.len() % 256 == 0 {
+                if got.len() % 2048 == 0 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
             }
