@@ -44,15 +44,7 @@ async fn main() {
                         image: Some("composed-test/server:1".into()),
                         ..on_network(name, &network, &format!("s{i}"))
                     };
-                    let id = docker
-                        .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
-                        .await
-                        .expect("create")
-                        .id;
-                    docker
-                        .start_container(&id, None::<StartContainerOptions>)
-                        .await
-                        .expect("start");
+                    create_and_start(&docker, name, body).await;
                 }
             }))
             .await;
@@ -118,6 +110,20 @@ async fn main() {
         other => panic!("unknown mode {other}"),
     }
     println!("{:.3}", t0.elapsed().as_secs_f64());
+}
+
+/// Creates the container `name` and starts it; its id.
+async fn create_and_start(docker: &Docker, name: &str, body: ContainerCreateBody) -> String {
+    let id = docker
+        .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
+        .await
+        .expect("create")
+        .id;
+    docker
+        .start_container(&id, None::<StartContainerOptions>)
+        .await
+        .expect("start");
+    id
 }
 
 /// The project's network, as composed creates it before the containers.
@@ -200,16 +206,7 @@ async fn ready(docker: &Docker, names: &[String], project: &str, network: &str) 
             }),
             ..on_network(name, network, &format!("s{i}"))
         };
-        let id = docker
-            .create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body)
-            .await
-            .expect("create")
-            .id;
-        docker
-            .start_container(&id, None::<StartContainerOptions>)
-            .await
-            .expect("start");
-        id
+        create_and_start(docker, name, body).await
     }))
     .await
     .into_iter()
