@@ -17,8 +17,13 @@ use crate::execute::Reconciled;
 
 /// How long file changes settle before the files are read again: an editor's save is a burst
 /// of events within a few milliseconds. A half-written file read too early is refused and read
-/// again at its next event, so the bound is short; it is most of a hot reload's overhead.
+/// again at its next event, so the bound is short.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// How long a file renamed into place waits for more changes: an atomic save is complete at
+/// its rename, so this only gathers the events of the same rename (and of a tool that renames
+/// several files in a row). A write that follows still waits [`DEBOUNCE`].
+pub const REPLACED_SETTLE: Duration = Duration::from_millis(5);
 
 /// How long a project's files must stay gone before it is taken down (two scans that far apart
 /// must agree): a directory moved away and back, or replaced, is not a removal.
@@ -32,7 +37,7 @@ pub enum Event {
     EngineLost(String),
     /// The engine answers again.
     EngineBack,
-    FilesChanged,
+    FilesChanged(Change),
     Timer(Timer),
     /// Time to try again a reconcile that left services failed.
     RetryDue {
@@ -95,6 +100,35 @@ pub enum Event {
 pub struct Container {
     pub id: String,
     pub name: String,
+}
+
+/// What the file watcher saw happen in a watched directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A file was written, created or removed: more of the same save may follow.
+    Edited,
+    /// A file was renamed into place (an atomic save): it is complete as it is.
+    Replaced,
+}
+
+impl Change {
+    /// The change a watcher event stands for; reads (`Access`, which includes closes) are none.
+    pub fn of(kind: &notify::EventKind) -> Option<Change> {
+        use notify::event::{ModifyKind, RenameMode};
+        match kind {
+            notify::EventKind::Access(_) => None,
+            notify::EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => Some(Change::Replaced),
+            _ => Some(Change::Edited),
+        }
+    }
+
+    /// How long to wait for more changes before the files are read.
+    pub fn settle(self) -> Duration {
+        match self {
+            Change::Edited => DEBOUNCE,
+            Change::Replaced => REPLACED_SETTLE,
+        }
+    }
 }
 
 /// What an operator's stop was for.
@@ -166,9 +200,9 @@ impl Inputs {
         }
     }
 
-    /// Files changed: read them once they settle.
-    pub fn debounce(&mut self) {
-        self.debounce = Some(Instant::now() + DEBOUNCE);
+    /// Files changed: read them once they settle. The latest change decides how long that is.
+    pub fn debounce(&mut self, change: Change) {
+        self.debounce = Some(Instant::now() + change.settle());
     }
 }
 
@@ -256,8 +290,8 @@ impl Watches {
         if self.watcher.is_none() && !self.unavailable {
             let tx = tx.clone();
             self.watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                if res.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
-                    let _ = tx.send(Event::FilesChanged);
+                if let Some(change) = res.ok().and_then(|e| Change::of(&e.kind)) {
+                    let _ = tx.send(Event::FilesChanged(change));
                 }
             })
             .map_err(|e| tracing::warn!("cannot watch files ({e}); edits need `systemctl reload`"))
@@ -281,5 +315,53 @@ impl Watches {
                 Err(e) => tracing::warn!("cannot watch {}: {e}", d.display()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn a_rename_into_place_is_a_replacement_and_reads_are_no_change() {
+        let rename = |mode| EventKind::Modify(ModifyKind::Name(mode));
+        assert_eq!(Change::of(&rename(RenameMode::To)), Some(Change::Replaced));
+        assert_eq!(Change::of(&rename(RenameMode::Both)), Some(Change::Replaced));
+        assert_eq!(Change::of(&rename(RenameMode::From)), Some(Change::Edited));
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        assert_eq!(Change::of(&write), Some(Change::Edited));
+        assert_eq!(Change::of(&EventKind::Create(CreateKind::File)), Some(Change::Edited));
+        let close = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert_eq!(Change::of(&close), None);
+    }
+
+    async fn settled_after(changes: &[Change]) -> Duration {
+        let (_events, rx) = mpsc::unbounded_channel();
+        let (_commands, crx) = mpsc::unbounded_channel();
+        let mut inputs = Inputs::new(rx, crx, None, Duration::from_secs(3600));
+        let start = Instant::now();
+        for &change in changes {
+            inputs.debounce(change);
+        }
+        loop {
+            if let Event::Timer(Timer::Debounce) = inputs.next().await {
+                return start.elapsed();
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_atomic_save_is_read_at_once_and_a_write_after_it_still_settles() {
+        assert_eq!(settled_after(&[Change::Edited]).await, DEBOUNCE);
+        assert_eq!(settled_after(&[Change::Replaced]).await, REPLACED_SETTLE);
+        // The rename's own "from" half, then the rename into place.
+        let save = [Change::Edited, Change::Replaced];
+        assert_eq!(settled_after(&save).await, REPLACED_SETTLE);
+        // A file written after the rename may be half-written: it waits.
+        let then_write = [Change::Replaced, Change::Edited];
+        assert_eq!(settled_after(&then_write).await, DEBOUNCE);
     }
 }

@@ -208,7 +208,7 @@ impl<E: Engine> Daemon<E> {
             Event::Signal(Signal::Reload) => self.reload(true),
             Event::Signal(Signal::Reexec) => self.begin_reexec(None),
             Event::ReadyToExec { reply } => self.exec(reply),
-            Event::FilesChanged => inputs.debounce(),
+            Event::FilesChanged(change) => inputs.debounce(change),
             Event::Timer(timer) => self.on_timer(timer),
             Event::Engine(e) => self.on_engine_event(e),
             Event::EngineLost(reason) => self.on_engine_lost(reason),

@@ -186,7 +186,7 @@ impl<E: Engine> Daemon<E> {
         let tx = self.tx.clone();
         tokio::spawn(async move {
             tokio::time::sleep(super::event::VANISH_CONFIRM).await;
-            let _ = tx.send(Event::FilesChanged);
+            let _ = tx.send(Event::FilesChanged(super::event::Change::Edited));
         });
     }
 

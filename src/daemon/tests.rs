@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::event::Signal;
+use super::event::{Change, Signal};
 use super::*;
 use crate::bus::{Command, Op};
 use crate::engine::fake::FakeEngine;
@@ -220,7 +220,7 @@ async fn a_project_is_taken_down_only_when_two_scans_agree_its_files_are_gone() 
 
     // A file that disappears for a moment (a deploy tool replacing it) is not a removal.
     std::fs::remove_file(root.join("a.yaml")).unwrap();
-    h.send(Event::FilesChanged);
+    h.send(Event::FilesChanged(Change::Edited));
     h.until("the first scan saw it gone", |d, _| d.vanishing.contains_key("a"))
         .await;
     std::fs::write(root.join("a.yaml"), WEB).unwrap();
@@ -229,7 +229,7 @@ async fn a_project_is_taken_down_only_when_two_scans_agree_its_files_are_gone() 
 
     // Gone for good: taken down once the second scan agrees.
     std::fs::remove_file(root.join("b.yaml")).unwrap();
-    h.send(Event::FilesChanged);
+    h.send(Event::FilesChanged(Change::Edited));
     h.until("b is taken down", |_, e| !e.containers().contains_key("b-web-1"))
         .await;
     assert_eq!(managed(&h.daemon), ["a"]);
@@ -259,7 +259,7 @@ impl Harness {
     fn edit(&self, yaml: &str) {
         let file = self.daemon.config.project.as_ref().unwrap().join("compose.yaml");
         std::fs::write(&file, yaml).unwrap();
-        self.send(Event::FilesChanged);
+        self.send(Event::FilesChanged(Change::Edited));
     }
 }
 
