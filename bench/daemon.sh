@@ -11,7 +11,9 @@
 #  3. hot reload: from the rename of an edited file (one service of 20) to the new container's
 #     start, vs what the engine takes for the same recreate (create, stop old, start new);
 #  4. `systemctl start composed@NAME` to READY for 50 services with healthchecks, vs the engine
-#     creating and starting 50 such containers until all report healthy;
+#     creating and starting 50 such containers until all report healthy (a program started by
+#     systemd in the same box, as composed is); each run also in phases from the engine's events:
+#     to the first create, to the last container healthy, to the end;
 #  5. (with IDLE_SECONDS > 0) idle CPU and memory for 3 projects / 10 containers.
 # Needs tests/setup-engine.sh and tests/setup-systemd-image.sh to have run. Not part of the tests.
 #
@@ -215,20 +217,37 @@ boot_box
 docker exec "$box" mkdir -p /etc/composed/big50
 docker cp "$work/big50.yaml" "$box:/etc/composed/big50/compose.yaml"
 docker exec "$box" bash -c 'chmod 644 /etc/composed/big50/compose.yaml; systemctl daemon-reload'
-ready=(); engine=()
+docker cp "$floor" "$box:/usr/local/bin/engine_floor"
+# The engine's own events of a run (label $1), read live: it keeps only its last 256, and 50
+# healthchecks a second overflow that. Prints the first create and the last healthy (ns).
+record_span() { docker events --filter "label=$1" --filter event=create --filter event=health_status --format '{{.TimeNano}} {{.Action}}' > "$work/events" & echo $!; }
+span_of() { awk '$2=="create" && !f {f=$1} $2=="health_status:" && $3=="healthy" {l=$1} END {print f, l}' "$work/events"; }
+# The three phases of a run from $1 to $2 (ns): to the first create, from it to the last
+# healthy, from that to the end (ms; the box shares the host's clock).
+phases() { read -r f l < <(span_of); echo "$(( (f - $1) / 1000000 )) $(( (l - f) / 1000000 )) $(( ($2 - l) / 1000000 ))"; }
+ready=(); engine=(); ours=(); theirs=()
 for r in $(seq 1 "$rounds"); do
   clean big50
+  ev=$(record_span com.docker.compose.project=big50); sleep 0.5
   # Timed inside the box: docker exec's own start-up is not composed's.
   read -r s e < <(docker exec "$box" bash -c 's=$(date +%s%N); systemctl start composed@big50; echo $s $(date +%s%N)')
-  ready+=("$(( (e - s) / 1000000 ))")
+  sleep 0.5; kill "$ev"
+  ready+=("$(( (e - s) / 1000000 ))"); ours+=("$(phases "$s" "$e")")
   docker exec "$box" systemctl stop composed@big50; clean big50
-  engine+=("$(echo "$("$floor" ready 50 floor50) * 1000" | bc -l)"); clean floor50
+  # Started the same way: systemd spawns it, and the clock runs until it is done.
+  ev=$(record_span floor=floor50); sleep 0.5
+  read -r s e < <(docker exec "$box" bash -c 's=$(date +%s%N); systemd-run --wait --quiet --collect engine_floor ready 50 floor50; echo $s $(date +%s%N)')
+  sleep 0.5; kill "$ev"
+  engine+=("$(( (e - s) / 1000000 ))"); theirs+=("$(phases "$s" "$e")"); clean floor50
 done
 docker rm -f "$box" >/dev/null
 rd=$(printf '%s\n' "${ready[@]}" | median); em=$(printf '%s\n' "${engine[@]}" | median)
-echo "composed, systemctl start to READY: $(printf '%.0f ' "${ready[@]}")ms (median $rd)"
-echo "engine, 50 created and started until healthy: $(printf '%.0f ' "${engine[@]}")ms (median $em)"
+# Medians of each phase: $1 the runs' phases, one "a b c" per run.
+phase_medians() { for k in 1 2 3; do printf '%s\n' "$@" | awk -v k="$k" '{print $k}' | median; done | tr '\n' ' '; }
+echo "composed, systemctl start to READY: ${ready[*]} ms (median $rd)"
+echo "engine, 50 created and started until healthy: ${engine[*]} ms (median $em)"
 echo "READY overhead: $(echo "$rd - $em" | bc -l | cut -c1-6) ms"
+echo "phases (to the first create, to the last healthy, to the end; medians in ms): composed $(phase_medians "${ours[@]}")/ engine $(phase_medians "${theirs[@]}")"
 fi
 
 if want 5 && [ "$idle" -gt 0 ]; then
