@@ -7,9 +7,10 @@
 //! as soon as the journal's queue has room, where a non-blocking sender is not reliably woken
 //! and would have to poll. The forwarders hand entries to that thread in [`Batch`]es (one
 //! wake-up for many lines) through a bounded queue: at most [`QUEUE`] batches of at most
-//! [`Batch::MAX_BYTES`] (plus one entry) wait, the memory bound. [`Journal::when_written`] hands over an action (saving
-//! a log cursor) that the writer runs once the entries before it are written, without the
-//! sender waiting; [`Journal::flush`] waits until every entry handed over so far is written.
+//! [`Batch::MAX_BYTES`] (plus one entry) wait, the memory bound. [`Journal::when_written`]
+//! hands over an action (saving a log cursor) that the writer runs once the entries before it
+//! are written, without the sender waiting; [`Journal::flush`] waits until every entry handed
+//! over so far is written.
 
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
@@ -182,8 +183,8 @@ impl Journal {
         if batch.is_empty() {
             return Ok(());
         }
-        let entries = std::mem::take(batch);
-        self.queue.send(Item::Entries(entries)).await.map_err(|_| gone())
+        self.room().await?.send(batch);
+        Ok(())
     }
 
     /// Waits until the writer's queue has room for one batch (backpressure, no loss); fails
