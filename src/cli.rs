@@ -258,6 +258,10 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
     let Some((loaded, engine)) = project_and_engine(args).await else {
         return ExitCode::FAILURE;
     };
+    if let Err(e) = engine.check_version().await {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let project = &loaded.project;
     let pass = Pass {
         start_exited: true,

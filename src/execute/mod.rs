@@ -96,7 +96,9 @@ pub struct Reconciled {
 }
 
 /// Observe, plan, apply, observe again: one reconcile of `project`. `on_plan` sees the plan
-/// before anything is done (the daemon extends systemd's timeout for pulls and builds).
+/// before anything is done (the daemon extends systemd's timeout for pulls and builds). The
+/// caller has checked the engine's version: the daemon whenever the engine (re)appears, `up`
+/// before its pass.
 pub async fn reconcile_once<E: Engine>(
     engine: &E,
     project: &Project,
@@ -113,9 +115,6 @@ pub async fn reconcile_once<E: Engine>(
         return Ok(Reconciled { report: None, observed });
     }
     on_plan(&plan);
-    if !plan.is_noop() {
-        engine.check_version().await?;
-    }
     let options = Options {
         wait: pass.wait,
         rollback: pass.rollback,
