@@ -14,7 +14,7 @@ use super::supervision::{ServiceRuntime, Tracked};
 use crate::execute::Report;
 use crate::load;
 use crate::model::{Project, Service};
-use crate::observed::{ContainerState, Health, Observed};
+use crate::observed::{ContainerState, Health, ObservedContainer};
 use crate::state::{ProjectState, ProjectStatus, Reason, ServiceState, ServiceStatus};
 use crate::supervise::backoff::Backoff;
 
@@ -186,11 +186,11 @@ impl ProjectRuntime {
     }
 
     /// After an apply: what the engine now has and how each service came out.
-    pub fn applied(&mut self, report: Option<&Report>, observed: &Observed) {
+    pub fn applied(&mut self, report: Option<&Report>, containers: &[ObservedContainer]) {
         self.first_apply_done = true;
         for (name, rt) in self.services.iter_mut() {
             rt.containers.clear();
-            for c in observed.containers.iter().filter(|c| &c.service == name) {
+            for c in containers.iter().filter(|c| &c.service == name) {
                 let started = (c.state == ContainerState::Running).then(Instant::now);
                 let tracked = Tracked {
                     id: c.id.clone(),
@@ -200,11 +200,10 @@ impl ProjectRuntime {
                 rt.containers.insert(c.number, tracked);
             }
             rt.state = match report.and_then(|r| r.services.get(name)) {
-                Some(ServiceState::Pending) | None => from_observed(observed, name, rt.has_healthcheck),
+                Some(ServiceState::Pending) | None => from_observed(containers, name, rt.has_healthcheck),
                 Some(state) => state.clone(),
             };
-            let running = observed
-                .containers
+            let running = containers
                 .iter()
                 .any(|c| &c.service == name && c.state == ContainerState::Running);
             if !running && self.holds.holds(name) {
@@ -332,8 +331,8 @@ impl ProjectRuntime {
     }
 }
 
-fn from_observed(observed: &Observed, service: &str, has_healthcheck: bool) -> ServiceState {
-    let mine: Vec<_> = observed.containers.iter().filter(|c| c.service == service).collect();
+fn from_observed(containers: &[ObservedContainer], service: &str, has_healthcheck: bool) -> ServiceState {
+    let mine: Vec<_> = containers.iter().filter(|c| c.service == service).collect();
     if mine.iter().any(|c| c.health == Some(Health::Unhealthy)) {
         return ServiceState::Unhealthy;
     }

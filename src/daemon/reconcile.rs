@@ -91,14 +91,13 @@ impl<E: Engine> Daemon<E> {
         let rt = &mut managed.runtime;
         let mut running = Vec::new();
         let failed = match result {
-            Ok(Reconciled { report, observed }) => {
+            Ok(Reconciled { report, containers }) => {
                 if let Some(report) = &report {
                     log_report(name, report);
                     rt.record_rollbacks(report);
                 }
-                rt.applied(report.as_ref(), &observed);
-                running = observed
-                    .containers
+                rt.applied(report.as_ref(), &containers);
+                running = containers
                     .into_iter()
                     .filter(|c| c.state == ContainerState::Running)
                     .collect();

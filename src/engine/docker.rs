@@ -10,7 +10,7 @@ use super::{
     Engine, EngineError, EventScope, ExecOutcome, MIN_API_VERSION, REQUEST_TIMEOUT, Version, VolumeMount, parse_api,
 };
 use crate::model::{Hook, Network, Project, Service, Volume};
-use crate::observed::Observed;
+use crate::observed::{Observed, ObservedContainer};
 use crate::spec::{ContainerSpec, InjectedFile};
 
 /// A client for one Docker engine.
@@ -75,6 +75,10 @@ impl Engine for DockerEngine {
 
     async fn observe(&self, project: &str) -> Result<Observed, EngineError> {
         self.list_project(project).await
+    }
+
+    async fn containers(&self, project: &str) -> Result<Vec<ObservedContainer>, EngineError> {
+        self.list_containers(project).await
     }
 
     async fn create_network(&self, project: &Project, key: &str, net: &Network) -> Result<(), EngineError> {

@@ -84,6 +84,31 @@ impl Default for FakeEngine {
 }
 
 impl FakeEngine {
+    /// A project's containers as a listing shows them.
+    fn listed(&self, project: &str) -> Vec<ObservedContainer> {
+        self.state()
+            .containers
+            .values()
+            .filter(|c| c.project == project)
+            .map(|c| ObservedContainer {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                service: c.service.clone(),
+                number: c.number,
+                hash: c.hash.clone(),
+                config: c.config.clone(),
+                image_id: c.image_id.clone(),
+                state: if c.running {
+                    ContainerState::Running
+                } else {
+                    ContainerState::Exited
+                },
+                health: c.health,
+                created: c.created,
+            })
+            .collect()
+    }
+
     pub fn new() -> FakeEngine {
         FakeEngine::default()
     }
@@ -325,28 +350,8 @@ impl Engine for FakeEngine {
 
     async fn observe(&self, project: &str) -> Result<Observed, EngineError> {
         self.call(format!("observe {project}"))?;
+        let containers = self.listed(project);
         let st = self.state();
-        let containers = st
-            .containers
-            .values()
-            .filter(|c| c.project == project)
-            .map(|c| ObservedContainer {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                service: c.service.clone(),
-                number: c.number,
-                hash: c.hash.clone(),
-                config: c.config.clone(),
-                image_id: c.image_id.clone(),
-                state: if c.running {
-                    ContainerState::Running
-                } else {
-                    ContainerState::Exited
-                },
-                health: c.health,
-                created: c.created,
-            })
-            .collect();
         Ok(Observed {
             containers,
             networks: st.networks.clone(),
@@ -354,6 +359,11 @@ impl Engine for FakeEngine {
             images: st.images.clone(),
             stale_images: Default::default(),
         })
+    }
+
+    async fn containers(&self, project: &str) -> Result<Vec<ObservedContainer>, EngineError> {
+        self.call(format!("observe containers {project}"))?;
+        Ok(self.listed(project))
     }
 
     async fn create_network(&self, project: &Project, _key: &str, net: &Network) -> Result<(), EngineError> {

@@ -34,7 +34,7 @@ use logs::LogFrame;
 pub use exec::ExecOutcome;
 
 use crate::model::{Hook, Network, Project, Service, Volume};
-use crate::observed::Observed;
+use crate::observed::{Observed, ObservedContainer};
 use crate::spec::{ContainerSpec, InjectedFile};
 
 /// How long one request may take; a stop call waiting out a grace period gets its own longer one.
@@ -91,6 +91,9 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn ping(&self) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// The engine's state for a project.
     fn observe(&self, project: &str) -> impl Future<Output = Result<Observed, EngineError>> + Send;
+    /// A project's containers only: what an apply changes, without listing every network,
+    /// volume and image of the engine.
+    fn containers(&self, project: &str) -> impl Future<Output = Result<Vec<ObservedContainer>, EngineError>> + Send;
     fn create_network(
         &self,
         project: &Project,

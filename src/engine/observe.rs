@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum};
+use bollard::models::{ContainerSummary, ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum};
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
 };
@@ -16,67 +16,18 @@ use crate::observed::{ContainerState, Health, Observed, ObservedContainer, Obser
 impl DockerEngine {
     /// The engine's state for `project`.
     pub(super) async fn list_project(&self, project: &str) -> Result<Observed, EngineError> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{}={project}", identity::PROJECT)])]);
-        let containers = self.docker.list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ));
         let networks = self.docker.list_networks(None::<ListNetworksOptions>);
         let volumes = self.docker.list_volumes(None::<ListVolumesOptions>);
         let images = self.docker.list_images(None::<ListImagesOptions>);
-        let (containers, networks, volumes, images) = tokio::join!(containers, networks, volumes, images);
-        let containers = containers.map_err(|e| self.error("listing containers", e))?;
+        let (containers, networks, volumes, images) =
+            tokio::join!(self.list_containers(project), networks, volumes, images);
+        let mut out = Observed {
+            containers: containers?,
+            ..Observed::default()
+        };
         let networks = networks.map_err(|e| self.error("listing networks", e))?;
         let volumes = volumes.map_err(|e| self.error("listing volumes", e))?;
         let images = images.map_err(|e| self.error("listing images", e))?;
-
-        let mut out = Observed::default();
-        for c in containers {
-            let labels = c.labels.unwrap_or_default();
-            if labels
-                .get(identity::ONEOFF)
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-            {
-                continue;
-            }
-            let (Some(service), Some(id)) = (labels.get(identity::SERVICE), c.id) else {
-                continue;
-            };
-            let status = c.status.unwrap_or_default();
-            let health = match c.health.and_then(|h| h.status) {
-                Some(ContainerSummaryHealthStatusEnum::HEALTHY) => Some(Health::Healthy),
-                Some(ContainerSummaryHealthStatusEnum::UNHEALTHY) => Some(Health::Unhealthy),
-                Some(ContainerSummaryHealthStatusEnum::STARTING) => Some(Health::Starting),
-                _ => health_from_status(&status),
-            };
-            out.containers.push(ObservedContainer {
-                id,
-                name: c
-                    .names
-                    .and_then(|n| n.into_iter().next())
-                    .unwrap_or_default()
-                    .trim_start_matches('/')
-                    .to_string(),
-                service: service.clone(),
-                number: labels.get(identity::NUMBER).and_then(|n| n.parse().ok()).unwrap_or(1),
-                hash: labels.get(identity::CONFIG_HASH).cloned(),
-                config: labels.get(identity::SERVICE_CONFIG).cloned(),
-                image_id: c.image_id.unwrap_or_default(),
-                state: match c.state {
-                    Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
-                    Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
-                    Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
-                    Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
-                    Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
-                    Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
-                    _ => ContainerState::Exited,
-                },
-                health,
-                created: c.created.unwrap_or_default(),
-            });
-        }
         for n in networks {
             let Some(name) = n.name else { continue };
             let project = n.labels.as_ref().and_then(|l| l.get(identity::PROJECT).cloned());
@@ -109,6 +60,68 @@ impl DockerEngine {
         }
         Ok(out)
     }
+
+    /// The project's containers (one-off `run` containers aside): all an apply changes.
+    pub(super) async fn list_containers(&self, project: &str) -> Result<Vec<ObservedContainer>, EngineError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{}={project}", identity::PROJECT)])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.error("listing containers", e))?;
+        Ok(containers.into_iter().filter_map(observed_container).collect())
+    }
+}
+
+/// One listed container as composed sees it; `None` for a one-off `run` container or one
+/// without a service label.
+fn observed_container(c: ContainerSummary) -> Option<ObservedContainer> {
+    let labels = c.labels.unwrap_or_default();
+    if labels
+        .get(identity::ONEOFF)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return None;
+    }
+    let (Some(service), Some(id)) = (labels.get(identity::SERVICE), c.id) else {
+        return None;
+    };
+    let status = c.status.unwrap_or_default();
+    let health = match c.health.and_then(|h| h.status) {
+        Some(ContainerSummaryHealthStatusEnum::HEALTHY) => Some(Health::Healthy),
+        Some(ContainerSummaryHealthStatusEnum::UNHEALTHY) => Some(Health::Unhealthy),
+        Some(ContainerSummaryHealthStatusEnum::STARTING) => Some(Health::Starting),
+        _ => health_from_status(&status),
+    };
+    Some(ObservedContainer {
+        id,
+        name: c
+            .names
+            .and_then(|n| n.into_iter().next())
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        service: service.clone(),
+        number: labels.get(identity::NUMBER).and_then(|n| n.parse().ok()).unwrap_or(1),
+        hash: labels.get(identity::CONFIG_HASH).cloned(),
+        config: labels.get(identity::SERVICE_CONFIG).cloned(),
+        image_id: c.image_id.unwrap_or_default(),
+        state: match c.state {
+            Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
+            Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
+            Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
+            Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
+            Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
+            Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
+            _ => ContainerState::Exited,
+        },
+        health,
+        created: c.created.unwrap_or_default(),
+    })
 }
 
 /// Older engines report health only in the status line: `Up 3 seconds (healthy)`.

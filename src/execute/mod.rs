@@ -24,7 +24,7 @@ use futures_util::future::join_all;
 
 use crate::engine::{Engine, EngineError, EventScope};
 use crate::model::{Condition, Project};
-use crate::observed::Observed;
+use crate::observed::{Observed, ObservedContainer};
 use crate::plan::{ContainerStep, ImageStep, Plan, ServiceStep, Wait};
 use crate::spec::ContainerSpec;
 use crate::state::{Reason, ServiceState};
@@ -91,11 +91,11 @@ pub struct Pass {
 pub struct Reconciled {
     /// `None` when there was nothing to do (and no reason to wait).
     pub report: Option<Report>,
-    /// The engine's state afterwards.
-    pub observed: Observed,
+    /// The project's containers afterwards.
+    pub containers: Vec<ObservedContainer>,
 }
 
-/// Observe, plan, apply, observe again: one reconcile of `project`. `on_plan` sees the plan
+/// Observe, plan, apply, list the containers again: one reconcile of `project`. `on_plan` sees the plan
 /// before anything is done (the daemon extends systemd's timeout for pulls and builds). The
 /// caller has checked the engine's version: the daemon whenever the engine (re)appears, `up`
 /// before its pass.
@@ -112,7 +112,10 @@ pub async fn reconcile_once<E: Engine>(
     plan.pin(&pass.pinned, &observed);
     plan.leave_alone(&pass.held);
     if plan.is_noop() && !(pass.wait && pass.start_exited) {
-        return Ok(Reconciled { report: None, observed });
+        return Ok(Reconciled {
+            report: None,
+            containers: observed.containers,
+        });
     }
     on_plan(&plan);
     let options = Options {
@@ -120,10 +123,9 @@ pub async fn reconcile_once<E: Engine>(
         rollback: pass.rollback,
     };
     let report = apply(engine, project, &observed, plan, options, progress).await;
-    let observed = engine.observe(&project.name).await?;
     Ok(Reconciled {
         report: Some(report),
-        observed,
+        containers: engine.containers(&project.name).await?,
     })
 }
 
