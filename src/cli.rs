@@ -258,10 +258,6 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
     let Some((loaded, engine)) = project_and_engine(args).await else {
         return ExitCode::FAILURE;
     };
-    if let Err(e) = engine.check_version().await {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
     let project = &loaded.project;
     let pass = Pass {
         start_exited: true,
@@ -270,6 +266,7 @@ pub async fn up(args: &ProjectArgs, wait: bool) -> ExitCode {
         wait,
         // As `docker compose up`: a failed recreate is reported, not undone.
         rollback: false,
+        check_engine: true,
     };
     let report = match reconcile_once(&engine, project, &pass, |_| {}, &print_progress).await {
         Ok(Reconciled {

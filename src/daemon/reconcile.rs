@@ -61,6 +61,8 @@ impl<E: Engine> Daemon<E> {
             pinned: managed.runtime.pinned(),
             wait: true,
             rollback: true,
+            // Checked when the engine appeared (at start, and on its return).
+            check_engine: false,
         };
         self.spawn_reconcile(project, pass, ticket);
     }

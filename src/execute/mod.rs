@@ -84,6 +84,9 @@ pub struct Pass {
     pub wait: bool,
     /// Recreates prove themselves and are undone when they fail ([`Options::rollback`]).
     pub rollback: bool,
+    /// Check the engine's version before changing anything; the daemon does it whenever the
+    /// engine (re)appears instead.
+    pub check_engine: bool,
 }
 
 /// What a reconcile pass did.
@@ -96,9 +99,7 @@ pub struct Reconciled {
 }
 
 /// Observe, plan, apply, list the containers again: one reconcile of `project`. `on_plan` sees the plan
-/// before anything is done (the daemon extends systemd's timeout for pulls and builds). The
-/// caller has checked the engine's version: the daemon whenever the engine (re)appears, `up`
-/// before its pass.
+/// before anything is done (the daemon extends systemd's timeout for pulls and builds).
 pub async fn reconcile_once<E: Engine>(
     engine: &E,
     project: &Project,
@@ -118,6 +119,9 @@ pub async fn reconcile_once<E: Engine>(
         });
     }
     on_plan(&plan);
+    if pass.check_engine && !plan.is_noop() {
+        engine.check_version().await?;
+    }
     let options = Options {
         wait: pass.wait,
         rollback: pass.rollback,
