@@ -126,11 +126,7 @@ pub async fn reconcile_once<E: Engine>(
         wait: pass.wait,
         rollback: pass.rollback,
     };
-    let report = apply(engine, project, &observed, plan, options, progress).await;
-    Ok(Reconciled {
-        report: Some(report),
-        containers: engine.containers(&project.name).await?,
-    })
+    apply(engine, project, &observed, plan, options, progress).await
 }
 
 /// The images of `pull_policy: daily|weekly|every_<d>` services that are on the engine but were
@@ -164,7 +160,8 @@ fn image_words(step: &ImageStep) -> &'static str {
     }
 }
 
-/// Applies `plan`. `observed` is the state it was made from (for the health of kept containers).
+/// Applies `plan` and lists the project's containers as it leaves them. `observed` is the state
+/// it was made from (for the health of kept containers).
 pub async fn apply<E: Engine>(
     engine: &E,
     project: &Project,
@@ -172,7 +169,7 @@ pub async fn apply<E: Engine>(
     plan: Plan,
     options: Options,
     progress: Progress<'_>,
-) -> Report {
+) -> Result<Reconciled, EngineError> {
     let since = crate::clock::engine_now();
     let healthchecks = project
         .services
@@ -199,9 +196,7 @@ pub async fn apply<E: Engine>(
     report.errors.extend(created);
     report.errors.extend(removed);
     join_all(plan.services.iter().map(|step| run.service(step))).await;
-    if options.wait {
-        join_all(plan.services.iter().map(|step| run.ready(&step.service))).await;
-    }
+    let containers = run.list_while_waiting(&plan, options.wait).await;
     events.abort();
     for step in &plan.services {
         report
@@ -212,7 +207,10 @@ pub async fn apply<E: Engine>(
         }
     }
     report.rolled_back = run.rolled_back.into_inner().unwrap_or_default();
-    report
+    Ok(Reconciled {
+        report: Some(report),
+        containers: containers?,
+    })
 }
 
 /// Feeds the project's container events into the tracker for the whole apply.
@@ -532,6 +530,25 @@ impl<E: Engine> Run<'_, E> {
             if rx.changed().await.is_err() {
                 return Err("could not be followed (the engine's event stream ended)".to_string());
             }
+        }
+    }
+
+    /// Waits for readiness (with `wait`) and meanwhile lists the project's containers: every
+    /// container the apply leaves exists and runs by now, and on an engine busy with
+    /// healthchecks a listing can take as long as one of their rounds, which would otherwise
+    /// come after the last service turned ready, before READY. A listing that an event since
+    /// may have made wrong is taken again ([`Tracker::listing_begins`]).
+    async fn list_while_waiting(&self, plan: &Plan, wait: bool) -> Result<Vec<ObservedContainer>, EngineError> {
+        self.tracker.listing_begins();
+        let waits = async {
+            if wait {
+                join_all(plan.services.iter().map(|step| self.ready(&step.service))).await;
+            }
+        };
+        let (listed, ()) = tokio::join!(self.engine.containers(&self.project.name), waits);
+        match listed {
+            Ok(containers) if !self.tracker.listing_stale() => Ok(containers),
+            _ => self.engine.containers(&self.project.name).await,
         }
     }
 

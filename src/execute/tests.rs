@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::engine::fake::FakeEngine;
+use crate::observed::ContainerState;
 
 fn project(yaml: &str) -> Project {
     crate::load::test_project(yaml)
@@ -26,7 +27,19 @@ async fn apply_with(engine: &FakeEngine, p: &Project, rollback: bool) -> Report 
     let observed = engine.observe(&p.name).await.unwrap();
     let plan = crate::plan::plan(p, &observed);
     let options = Options { wait: true, rollback };
-    apply(engine, p, &observed, plan, options, &quiet).await
+    applied(apply(engine, p, &observed, plan, options, &quiet).await)
+}
+
+/// The report of an apply that listed the containers afterwards.
+fn applied(result: Result<Reconciled, EngineError>) -> Report {
+    result.expect("the containers listed").report.expect("a report")
+}
+
+/// The engine calls of an apply up to its closing listing of the containers.
+fn calls_before_the_listing(engine: &FakeEngine) -> Vec<String> {
+    let mut calls = engine.take_calls();
+    assert_eq!(calls.pop().as_deref(), Some("observe containers p"), "{calls:?}");
+    calls
 }
 
 fn position(calls: &[String], call: &str) -> usize {
@@ -130,7 +143,7 @@ async fn a_recreate_parks_the_old_container_and_restores_it_when_the_create_fail
     assert!(matches!(report.services["web"], ServiceState::Failed(_)));
     let parked = parked_name(&old, "p-web-1");
     assert_eq!(
-        engine.take_calls()[1..],
+        calls_before_the_listing(&engine)[1..],
         [
             format!("rename p-web-1 {parked}"),
             "create p-web-1".to_string(),
@@ -157,7 +170,7 @@ async fn a_recreate_replaces_the_old_container_only_once_the_new_one_exists() {
     assert!(report.ok(), "{report:?}");
     let parked = parked_name(&old, "p-web-1");
     assert_eq!(
-        engine.take_calls()[1..],
+        calls_before_the_listing(&engine)[1..],
         [
             format!("rename p-web-1 {parked}"),
             "create p-web-1".to_string(),
@@ -186,7 +199,7 @@ async fn a_name_taken_by_an_interrupted_runs_late_create_is_taken_over_with_its_
         wait: true,
         rollback: false,
     };
-    let report = apply(&engine, &p, &observed, plan, options, &quiet).await;
+    let report = applied(apply(&engine, &p, &observed, plan, options, &quiet).await);
     assert!(report.ok(), "{report:?}");
     let calls = engine.take_calls();
     assert!(
@@ -290,7 +303,7 @@ async fn a_new_container_that_cannot_start_is_replaced_by_the_old_one() {
         "could not be started: port is already allocated",
     );
     let parked = parked_name(&old, "p-web-1");
-    let calls = engine.take_calls();
+    let calls = calls_before_the_listing(&engine);
     assert_eq!(
         calls[1..],
         [
@@ -364,7 +377,10 @@ async fn a_good_edit_replaces_the_old_container_once_the_new_one_proved_itself()
     assert_eq!(containers.len(), 1);
     assert_ne!(containers["p-web-1"].id, old);
     let parked = parked_name(&old, "p-web-1");
-    assert_eq!(engine.take_calls().last(), Some(&format!("remove {parked}")));
+    assert_eq!(
+        calls_before_the_listing(&engine).last(),
+        Some(&format!("remove {parked}"))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -491,4 +507,67 @@ async fn down_with_volumes_removes_only_what_composed_created() {
     let report = down(&engine, &p, &observed, true, &quiet).await;
     assert_eq!(report.removed_volumes, vec!["p_data".to_string()], "{report:?}");
     assert!(engine.observe("p").await.unwrap().volumes.contains_key("p_old"));
+}
+
+const SLOW_AND_QUICK: &str = "name: p
+services:
+  slow:
+    image: busybox
+    healthcheck: {test: [CMD, 'true']}
+  quick:
+    image: busybox
+";
+
+/// Applies `yaml` in a task, as the daemon does, waiting for readiness.
+fn spawn_apply(engine: &FakeEngine, yaml: &str) -> tokio::task::JoinHandle<Result<Reconciled, EngineError>> {
+    let (engine, p) = (engine.clone(), project(yaml));
+    tokio::spawn(async move {
+        let observed = engine.observe(&p.name).await?;
+        let plan = crate::plan::plan(&p, &observed);
+        let options = Options {
+            wait: true,
+            rollback: true,
+        };
+        apply(&engine, &p, &observed, plan, options, &quiet).await
+    })
+}
+
+fn listings(calls: &[String]) -> usize {
+    calls.iter().filter(|c| *c == "observe containers p").count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_containers_are_listed_while_the_apply_waits_for_health_and_only_once() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    engine.healthy_after("slow", Duration::from_secs(5));
+    let apply = spawn_apply(&engine, SLOW_AND_QUICK);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!apply.is_finished(), "slow is not healthy yet");
+    assert_eq!(listings(&engine.take_calls()), 1, "listed before the wait ends");
+
+    let applied = apply.await.unwrap().unwrap();
+    assert_eq!(applied.report.unwrap().services["slow"], ServiceState::Healthy);
+    assert_eq!(
+        listings(&engine.take_calls()),
+        0,
+        "nothing happened since: not listed again"
+    );
+    let running = applied.containers.iter().filter(|c| c.state == ContainerState::Running);
+    assert_eq!(running.count(), 2, "{:?}", applied.containers);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_death_during_the_wait_makes_the_apply_list_the_containers_again() {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    engine.healthy_after("slow", Duration::from_secs(5));
+    let apply = spawn_apply(&engine, SLOW_AND_QUICK);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    engine.kill("p-quick-1", 137);
+
+    let applied = apply.await.unwrap().unwrap();
+    assert_eq!(listings(&engine.take_calls()), 2, "listed again after the death");
+    let quick = applied.containers.iter().find(|c| c.service == "quick").unwrap();
+    assert_eq!(quick.state, ContainerState::Exited, "the listing shows the death");
 }

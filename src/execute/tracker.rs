@@ -1,6 +1,7 @@
 //! What an apply knows about each service while it runs: its containers as the engine's event
 //! stream reports them, and whether it failed. Shared by the service tasks and the event task;
-//! every change bumps a watch, so waits are woken by events, never by polling.
+//! every change bumps a watch, so waits are woken by events, never by polling. It also says
+//! whether a listing of the containers taken during the wait for readiness may be out of date.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,8 @@ struct ContainerTrack {
     running: bool,
     health: Option<Health>,
     exited: Option<i64>,
+    /// This apply started it (see [`Tracker::track`]).
+    ours: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -52,6 +55,9 @@ impl ServiceTrack {
 pub struct Tracker {
     services: Mutex<HashMap<String, ServiceTrack>>,
     changed: watch::Sender<u64>,
+    /// `Some` from [`Tracker::listing_begins`]: whether an event since may be missing from the
+    /// listing.
+    listing_stale: Mutex<Option<bool>>,
 }
 
 impl Tracker {
@@ -73,6 +79,7 @@ impl Tracker {
                 running: c.state == ContainerState::Running,
                 health: c.health,
                 exited: None,
+                ours: false,
             };
             map.entry(c.service.clone())
                 .or_default()
@@ -82,6 +89,7 @@ impl Tracker {
         Tracker {
             services: Mutex::new(map),
             changed,
+            listing_stale: Mutex::new(None),
         }
     }
 
@@ -127,6 +135,7 @@ impl Tracker {
         self.update(service, |s| {
             let container = ContainerTrack {
                 id: id.to_string(),
+                ours: true,
                 ..ContainerTrack::default()
             };
             s.containers.insert(number, container);
@@ -145,8 +154,41 @@ impl Tracker {
             .unwrap_or(1)
     }
 
+    /// A listing of the project's containers is about to be taken, while the apply waits for
+    /// readiness. Every container the apply leaves exists and was started by now, so the listing
+    /// shows them running; the start or healthcheck of one of them that arrives later changes
+    /// nothing it is used for (the report carries their services' states). Any other event from
+    /// now on (a death, a removal, anything of a container this apply did not start) may be
+    /// missing from it and makes it stale.
+    pub fn listing_begins(&self) {
+        if let Ok(mut stale) = self.listing_stale.lock() {
+            *stale = Some(false);
+        }
+    }
+
+    /// Whether an event since [`Tracker::listing_begins`] may be missing from the listing.
+    pub fn listing_stale(&self) -> bool {
+        self.listing_stale.lock().map_or(true, |s| s.unwrap_or(true))
+    }
+
+    /// Whether `event` is the start or healthcheck of a container this apply started.
+    fn expected(&self, event: &ContainerEvent) -> bool {
+        let ours = self.services.lock().is_ok_and(|m| {
+            m.get(&event.service)
+                .and_then(|s| s.containers.get(&event.number))
+                .is_some_and(|c| c.id == event.id && c.ours)
+        });
+        ours && matches!(event.kind, EventKind::Start | EventKind::Healthy)
+    }
+
     /// An engine event about one of the project's containers.
     pub fn on_event(&self, event: &ContainerEvent) {
+        let expected = self.expected(event);
+        if let Ok(mut stale) = self.listing_stale.lock()
+            && let Some(stale) = stale.as_mut()
+        {
+            *stale |= !expected;
+        }
         self.update(&event.service, |s| {
             let Some(c) = s.containers.get_mut(&event.number).filter(|c| c.id == event.id) else {
                 return;
