@@ -298,7 +298,14 @@ fn a_reexec_keeps_the_pid_the_containers_and_every_log_line_once() {
     fixture.cleanup();
     let journal = root.join("journal.sock");
     let entries = journal_sink(&journal);
-    let mut d = Daemon::start_with(&dir, &runtime, "r", &[("COMPOSED_JOURNAL_SOCKET", &journal)]);
+    // The ticker prints as fast as it can: over the default line limit (10,000 in 30 s) on a
+    // fast machine, which drops lines by design. Every line is expected here, so the limit is
+    // off (its own tests are in src/journal/limit.rs).
+    let env: [(&str, &Path); 2] = [
+        ("COMPOSED_JOURNAL_SOCKET", &journal),
+        ("COMPOSED_LOG_RATE_LIMIT", Path::new("0")),
+    ];
+    let mut d = Daemon::start_with(&dir, &runtime, "r", &env);
     d.expect("READY=1", Duration::from_secs(30));
     let ticks = |entries: &Entries| -> Vec<u64> {
         entries
