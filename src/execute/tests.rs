@@ -518,18 +518,25 @@ services:
     image: busybox
 ";
 
-/// Applies `yaml` in a task, as the daemon does, waiting for readiness.
-fn spawn_apply(engine: &FakeEngine, yaml: &str) -> tokio::task::JoinHandle<Result<Reconciled, EngineError>> {
-    let (engine, p) = (engine.clone(), project(yaml));
-    tokio::spawn(async move {
-        let observed = engine.observe(&p.name).await?;
+/// [`SLOW_AND_QUICK`] applied in a task as the daemon applies it, a second into the wait for
+/// `slow`, which turns healthy 5 s after its start.
+async fn waiting_for_slow() -> (FakeEngine, tokio::task::JoinHandle<Result<Reconciled, EngineError>>) {
+    let engine = FakeEngine::new();
+    engine.add_image("busybox");
+    engine.healthy_after("slow", Duration::from_secs(5));
+    let (fake, p) = (engine.clone(), project(SLOW_AND_QUICK));
+    let apply = tokio::spawn(async move {
+        let observed = fake.observe(&p.name).await?;
         let plan = crate::plan::plan(&p, &observed);
         let options = Options {
             wait: true,
             rollback: true,
         };
-        apply(&engine, &p, &observed, plan, options, &quiet).await
-    })
+        apply(&fake, &p, &observed, plan, options, &quiet).await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!apply.is_finished(), "slow is not healthy yet");
+    (engine, apply)
 }
 
 fn listings(calls: &[String]) -> usize {
@@ -538,12 +545,7 @@ fn listings(calls: &[String]) -> usize {
 
 #[tokio::test(start_paused = true)]
 async fn the_containers_are_listed_while_the_apply_waits_for_health_and_only_once() {
-    let engine = FakeEngine::new();
-    engine.add_image("busybox");
-    engine.healthy_after("slow", Duration::from_secs(5));
-    let apply = spawn_apply(&engine, SLOW_AND_QUICK);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(!apply.is_finished(), "slow is not healthy yet");
+    let (engine, apply) = waiting_for_slow().await;
     assert_eq!(listings(&engine.take_calls()), 1, "listed before the wait ends");
 
     let applied = apply.await.unwrap().unwrap();
@@ -559,11 +561,7 @@ async fn the_containers_are_listed_while_the_apply_waits_for_health_and_only_onc
 
 #[tokio::test(start_paused = true)]
 async fn a_death_during_the_wait_makes_the_apply_list_the_containers_again() {
-    let engine = FakeEngine::new();
-    engine.add_image("busybox");
-    engine.healthy_after("slow", Duration::from_secs(5));
-    let apply = spawn_apply(&engine, SLOW_AND_QUICK);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (engine, apply) = waiting_for_slow().await;
     engine.kill("p-quick-1", 137);
 
     let applied = apply.await.unwrap().unwrap();

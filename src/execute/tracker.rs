@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
@@ -55,9 +56,9 @@ impl ServiceTrack {
 pub struct Tracker {
     services: Mutex<HashMap<String, ServiceTrack>>,
     changed: watch::Sender<u64>,
-    /// `Some` from [`Tracker::listing_begins`]: whether an event since may be missing from the
-    /// listing.
-    listing_stale: Mutex<Option<bool>>,
+    /// Whether an event since [`Tracker::listing_begins`] may be missing from the listing (true
+    /// until it begins).
+    listing_stale: AtomicBool,
 }
 
 impl Tracker {
@@ -89,7 +90,7 @@ impl Tracker {
         Tracker {
             services: Mutex::new(map),
             changed,
-            listing_stale: Mutex::new(None),
+            listing_stale: AtomicBool::new(true),
         }
     }
 
@@ -161,36 +162,23 @@ impl Tracker {
     /// now on (a death, a removal, anything of a container this apply did not start) may be
     /// missing from it and makes it stale.
     pub fn listing_begins(&self) {
-        if let Ok(mut stale) = self.listing_stale.lock() {
-            *stale = Some(false);
-        }
+        self.listing_stale.store(false, Ordering::SeqCst);
     }
 
     /// Whether an event since [`Tracker::listing_begins`] may be missing from the listing.
     pub fn listing_stale(&self) -> bool {
-        self.listing_stale.lock().map_or(true, |s| s.unwrap_or(true))
-    }
-
-    /// Whether `event` is the start or healthcheck of a container this apply started.
-    fn expected(&self, event: &ContainerEvent) -> bool {
-        let ours = self.services.lock().is_ok_and(|m| {
-            m.get(&event.service)
-                .and_then(|s| s.containers.get(&event.number))
-                .is_some_and(|c| c.id == event.id && c.ours)
-        });
-        ours && matches!(event.kind, EventKind::Start | EventKind::Healthy)
+        self.listing_stale.load(Ordering::SeqCst)
     }
 
     /// An engine event about one of the project's containers.
     pub fn on_event(&self, event: &ContainerEvent) {
-        let expected = self.expected(event);
-        if let Ok(mut stale) = self.listing_stale.lock()
-            && let Some(stale) = stale.as_mut()
-        {
-            *stale |= !expected;
-        }
         self.update(&event.service, |s| {
-            let Some(c) = s.containers.get_mut(&event.number).filter(|c| c.id == event.id) else {
+            let c = s.containers.get_mut(&event.number).filter(|c| c.id == event.id);
+            let ours = c.as_ref().is_some_and(|c| c.ours);
+            if !(ours && matches!(event.kind, EventKind::Start | EventKind::Healthy)) {
+                self.listing_stale.store(true, Ordering::SeqCst);
+            }
+            let Some(c) = c else {
                 return;
             };
             match event.kind {
